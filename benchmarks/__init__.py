@@ -1,0 +1,1 @@
+"""Benchmarks: throughput and memory, measured, never asserted by tests."""

@@ -1,0 +1,97 @@
+"""The ``flowguard`` command: serve, migrate, bench."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from flowguard.config import Settings, load_settings
+from flowguard.errors import ConfigError
+
+__all__ = ["main"]
+
+logger = logging.getLogger("flowguard")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+async def _serve(settings: Settings) -> int:
+    from flowguard.service import Service
+
+    service = Service(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await service.start()
+        logger.info("flowguard ready")
+        await stop.wait()
+        logger.info("stopping: flushing accepted data")
+    finally:
+        await service.stop()
+    return 0
+
+
+async def _migrate(settings: Settings) -> int:
+    from flowguard.service import prepare_database
+    from storage.embedded import EmbeddedPostgres
+
+    embedded = None
+    url = settings.database_url
+    if url is None:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        url = await embedded.start()
+    try:
+        tier = await prepare_database(url)
+        logger.info("database is up to date; storage tier %s", tier.tier)
+    finally:
+        if embedded is not None:
+            await embedded.stop()
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flowguard",
+        description="OpenTelemetry backend: OTLP logs and metrics into TimescaleDB.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the receivers, writer and API")
+    commands.add_parser("migrate", help="apply pending database migrations and exit")
+    bench = commands.add_parser("bench", help="benchmarks")
+    bench_kinds = bench.add_subparsers(dest="bench", required=True)
+    ingest = bench_kinds.add_parser(
+        "ingest", help="OTLP/HTTP ingest throughput against a running server"
+    )
+    ingest.add_argument("--seconds", type=float, default=20.0)
+    ingest.add_argument("--senders", type=int, default=4)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``flowguard`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"flowguard: configuration error: {exc}", file=sys.stderr)
+        return 2
+    _setup_logging(settings.log_level)
+    if args.command == "serve":
+        return asyncio.run(_serve(settings))
+    if args.command == "migrate":
+        return asyncio.run(_migrate(settings))
+    from benchmarks.ingest import run_benchmark
+
+    return run_benchmark(settings, seconds=args.seconds, senders=args.senders)

@@ -1,0 +1,193 @@
+"""Settings, read once from FLOWGUARD_* variables and an optional YAML file.
+
+Every setting is documented here, once:
+
+=============================  ==========================  ===================
+variable                       YAML key                    default
+=============================  ==========================  ===================
+FLOWGUARD_CONFIG               (names the YAML file)       unset
+FLOWGUARD_DATABASE_URL         database_url                unset: embedded
+FLOWGUARD_DATA_DIR             data_dir                    ~/.local/share/flowguard
+FLOWGUARD_BIND                 bind                        127.0.0.1
+FLOWGUARD_OTLP_GRPC_PORT       otlp_grpc_port              4317
+FLOWGUARD_OTLP_HTTP_PORT       otlp_http_port              4318
+FLOWGUARD_HTTP_PORT            http_port                   8000
+FLOWGUARD_MAX_REQUEST_BYTES    max_request_bytes           16 MiB
+FLOWGUARD_MAX_INFLIGHT_BYTES   max_inflight_bytes          64 MiB
+FLOWGUARD_BATCH_MAX_ROWS       batch_max_rows              5000
+FLOWGUARD_BATCH_MAX_BYTES      batch_max_bytes             4 MiB
+FLOWGUARD_BATCH_DELAY_MS       batch_delay_ms              5
+FLOWGUARD_POOL_SIZE            pool_size                   4
+FLOWGUARD_RETRY_AFTER_S        retry_after_s               1
+FLOWGUARD_LOG_LEVEL            log_level                   INFO
+=============================  ==========================  ===================
+
+Environment variables win over the file. Ports may be 0 to pick a free one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from flowguard.errors import ConfigError
+
+__all__ = ["Settings", "load_settings"]
+
+_MIB = 1024 * 1024
+_DEFAULT_DATA_DIR = Path("~/.local/share/flowguard").expanduser()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """FlowGuard's configuration, validated."""
+
+    database_url: str | None = None
+    data_dir: Path = _DEFAULT_DATA_DIR
+    bind: str = "127.0.0.1"
+    otlp_grpc_port: int = 4317
+    otlp_http_port: int = 4318
+    http_port: int = 8000
+    max_request_bytes: int = 16 * _MIB
+    max_inflight_bytes: int = 64 * _MIB
+    batch_max_rows: int = 5000
+    batch_max_bytes: int = 4 * _MIB
+    batch_delay_ms: int = 5
+    pool_size: int = 4
+    retry_after_s: int = 1
+    log_level: str = "INFO"
+
+
+def _port(name: str, raw: Any) -> int:
+    value = _integer(name, raw, minimum=0)
+    if value > 65535:
+        msg = f"{name} must be a TCP port from 0 to 65535, got {raw!r}"
+        raise ConfigError(msg)
+    return value
+
+
+def _integer(name: str, raw: Any, minimum: int = 1) -> int:
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        msg = f"{name} must be a whole number, got {raw!r}"
+        raise ConfigError(msg) from None
+    if value < minimum:
+        msg = f"{name} must be at least {minimum}, got {raw!r}"
+        raise ConfigError(msg)
+    return value
+
+
+def _database_url(name: str, raw: Any) -> str | None:
+    if raw is None or raw == "":
+        return None
+    text = str(raw)
+    if not text.startswith(("postgresql://", "postgres://")) and "=" not in text:
+        msg = (
+            f"{name} must be a PostgreSQL URL such as "
+            f"postgresql://user@host:5432/db, got {raw!r}"
+        )
+        raise ConfigError(msg)
+    return text
+
+
+def _path(name: str, raw: Any) -> Path:
+    if not raw:
+        msg = f"{name} must be a directory path, got {raw!r}"
+        raise ConfigError(msg)
+    return Path(str(raw)).expanduser()
+
+
+def _text(name: str, raw: Any) -> str:
+    if not isinstance(raw, str) or not raw:
+        msg = f"{name} must be a non-empty string, got {raw!r}"
+        raise ConfigError(msg)
+    return raw
+
+
+def _log_level(name: str, raw: Any) -> str:
+    level = str(raw).upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        msg = f"{name} must be DEBUG, INFO, WARNING or ERROR, got {raw!r}"
+        raise ConfigError(msg)
+    return level
+
+
+_PARSERS: dict[str, Callable[[str, Any], Any]] = {
+    "database_url": _database_url,
+    "data_dir": _path,
+    "bind": _text,
+    "otlp_grpc_port": _port,
+    "otlp_http_port": _port,
+    "http_port": _port,
+    "max_request_bytes": _integer,
+    "max_inflight_bytes": _integer,
+    "batch_max_rows": _integer,
+    "batch_max_bytes": _integer,
+    "batch_delay_ms": _integer,
+    "pool_size": _integer,
+    "retry_after_s": _integer,
+    "log_level": _log_level,
+}
+
+
+def _read_file(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as file:
+            data = yaml.safe_load(file)
+    except OSError as exc:
+        msg = f"FLOWGUARD_CONFIG names {path!r}, which cannot be read: {exc}"
+        raise ConfigError(msg) from None
+    except yaml.YAMLError as exc:
+        msg = f"FLOWGUARD_CONFIG file {path!r} is not valid YAML: {exc}"
+        raise ConfigError(msg) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        msg = f"FLOWGUARD_CONFIG file {path!r} must hold a mapping of settings"
+        raise ConfigError(msg)
+    unknown = sorted(set(data) - set(_PARSERS))
+    if unknown:
+        msg = (
+            f"FLOWGUARD_CONFIG file {path!r} has unknown settings {unknown}; "
+            f"known ones are {sorted(_PARSERS)}"
+        )
+        raise ConfigError(msg)
+    return data
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the settings.
+
+    Raises:
+        ConfigError: naming the setting and the bad value.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    config_path = env.get("FLOWGUARD_CONFIG")
+    if config_path:
+        for key, raw in _read_file(config_path).items():
+            values[key] = _PARSERS[key](key, raw)
+    for key, parse in _PARSERS.items():
+        variable = f"FLOWGUARD_{key.upper()}"
+        if variable in env:
+            values[key] = parse(variable, env[variable])
+    settings = Settings(**values)
+    if settings.batch_max_bytes > settings.max_inflight_bytes:
+        msg = (
+            "FLOWGUARD_BATCH_MAX_BYTES must not exceed FLOWGUARD_MAX_INFLIGHT_BYTES "
+            f"({settings.batch_max_bytes} > {settings.max_inflight_bytes})"
+        )
+        raise ConfigError(msg)
+    return settings
+
+
+def replace(settings: Settings, **changes: Any) -> Settings:
+    """Return a copy of ``settings`` with some fields changed."""
+    return dataclasses.replace(settings, **changes)

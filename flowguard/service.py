@@ -1,0 +1,159 @@
+"""The service: starts every part in order and stops them in reverse."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiohttp import web
+from psycopg_pool import AsyncConnectionPool
+
+from flowguard.config import Settings
+from receiver.grpc import OtlpGrpcServer
+from receiver.http import otlp_http_app
+from receiver.ingest import Ingestor
+from storage.database import (
+    TierInfo,
+    detect_tier,
+    ensure_timescaledb,
+    open_pool,
+)
+from storage.embedded import EmbeddedPostgres
+from storage.ledger import Ledger
+from storage.migrate import apply_migrations
+from storage.writer import Writer, WriterSettings
+from ui.api import api_app
+
+__all__ = ["Ports", "Service", "prepare_database"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """The ports the service listens on, once started."""
+
+    otlp_grpc: int
+    otlp_http: int
+    http: int
+
+
+async def prepare_database(url: str) -> TierInfo:
+    """Create the extension where offered, apply migrations, detect the tier."""
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await ensure_timescaledb(conn)
+        await apply_migrations(conn)
+        return await detect_tier(conn)
+
+
+def _site_port(runner: web.AppRunner) -> int:
+    for site in runner.sites:
+        server = getattr(site, "_server", None)
+        if server is not None and server.sockets:
+            return int(server.sockets[0].getsockname()[1])
+    msg = "the HTTP site has no listening socket"
+    raise RuntimeError(msg)
+
+
+class Service:
+    """FlowGuard's long-lived parts, wired together."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._embedded: EmbeddedPostgres | None = None
+        self._pool: AsyncConnectionPool | None = None
+        self._writer: Writer | None = None
+        self._ledger: Ledger | None = None
+        self._grpc: OtlpGrpcServer | None = None
+        self._runners: list[web.AppRunner] = []
+        self.tier: TierInfo | None = None
+        self.ports: Ports | None = None
+
+    async def start(self) -> Ports:
+        """Start storage, the writer and every server; return their ports."""
+        s = self._settings
+        url = s.database_url
+        if url is None:
+            self._embedded = EmbeddedPostgres(s.data_dir)
+            url = await self._embedded.start()
+        self.tier = await prepare_database(url)
+        logger.info(
+            "storage tier %s (postgresql %s, timescaledb %s)",
+            self.tier.tier,
+            self.tier.server_version,
+            self.tier.timescaledb_version or "absent",
+        )
+        self._pool = await open_pool(url, s.pool_size)
+        self._writer = Writer(
+            self._pool,
+            WriterSettings(
+                max_inflight_bytes=s.max_inflight_bytes,
+                batch_max_rows=s.batch_max_rows,
+                batch_max_bytes=s.batch_max_bytes,
+                batch_delay_ms=s.batch_delay_ms,
+                max_concurrent_flushes=max(1, min(2, s.pool_size - 1)),
+            ),
+        )
+        await self._writer.start()
+        self._ledger = Ledger(self._pool)
+        await self._ledger.start()
+        ingestor = Ingestor(self._writer, self._ledger)
+
+        self._grpc = OtlpGrpcServer(
+            ingestor, s.bind, s.otlp_grpc_port, s.max_request_bytes, s.retry_after_s
+        )
+        await self._grpc.start()
+        logger.info("otlp grpc listening on %s:%d", s.bind, self._grpc.port)
+        http_port = await self._serve(
+            otlp_http_app(ingestor, s.max_request_bytes, s.retry_after_s),
+            s.otlp_http_port,
+        )
+        logger.info("otlp http listening on %s:%d", s.bind, http_port)
+        writer = self._writer
+        api_port = await self._serve(
+            api_app(
+                ingestor,
+                self._ledger,
+                self.tier,
+                lambda: writer.available,
+                s.max_request_bytes,
+                s.retry_after_s,
+            ),
+            s.http_port,
+        )
+        logger.info("ui and api listening on http://%s:%d", s.bind, api_port)
+        self.ports = Ports(self._grpc.port, http_port, api_port)
+        return self.ports
+
+    async def _serve(self, app: web.Application, port: int) -> int:
+        runner = web.AppRunner(app, auto_decompress=False, access_log=None)
+        await runner.setup()
+        self._runners.append(runner)
+        site = web.TCPSite(runner, self._settings.bind, port)
+        await site.start()
+        return _site_port(runner)
+
+    async def stop(self, timeout_s: float = 30.0) -> None:
+        """Refuse new data, flush what was accepted, close everything.
+
+        Safe before ``start`` and twice.
+        """
+        if self._grpc is not None:
+            await self._grpc.stop(timeout_s / 3)
+        for runner in reversed(self._runners):
+            # Closing the sites stops accepting; running handlers finish.
+            await runner.cleanup()
+        self._runners.clear()
+        if self._writer is not None:
+            await self._writer.stop(timeout_s)
+        if self._ledger is not None:
+            await self._ledger.stop()
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+        if self._embedded is not None:
+            await self._embedded.stop()
+            self._embedded = None
+        logger.info("flowguard stopped")

@@ -1,0 +1,5 @@
+"""processing"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

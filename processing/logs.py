@@ -1,0 +1,115 @@
+"""Turn an OTLP logs export request into rows of the ``logs`` table."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+)
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+
+from processing._values import (
+    TooDeepError,
+    attributes,
+    clean_text,
+    from_unix_nano,
+    service_of,
+    value_of,
+)
+from processing.batch import Batch, Row
+from storage.schema import LOGS
+
+__all__ = ["logs_batch"]
+
+
+def _body(record: LogRecord) -> tuple[str | None, Any]:
+    kind = record.body.WhichOneof("value")
+    if kind is None:
+        return None, None
+    if kind == "string_value":
+        return clean_text(record.body.string_value), None
+    value = value_of(record.body)
+    return json.dumps(value, ensure_ascii=False), value
+
+
+def _hex_id(raw: bytes, size: int, name: str) -> str | None:
+    if not raw:
+        return None
+    if len(raw) != size:
+        msg = f"{name} must be {size} bytes, got {len(raw)}"
+        raise ValueError(msg)
+    return raw.hex()
+
+
+def _row(record: LogRecord, scope: tuple[Any, ...], received: datetime) -> Row:
+    """One ``logs`` row; scope holds service, resource and scope fields."""
+    service, resource, scope_name, scope_version, scope_attrs, schema_url = scope
+    observed = from_unix_nano(record.observed_time_unix_nano)
+    # The OTLP data model: use the observed time when the event time is
+    # unknown, and the time of receipt when both are.
+    time = from_unix_nano(record.time_unix_nano) or observed or received
+    body, body_value = _body(record)
+    return (
+        time,
+        observed,
+        service,
+        record.severity_number,
+        clean_text(record.severity_text),
+        body,
+        body_value,
+        attributes(record.attributes),
+        resource,
+        scope_name,
+        scope_version,
+        scope_attrs,
+        _hex_id(record.trace_id, 16, "trace_id"),
+        _hex_id(record.span_id, 8, "span_id"),
+        record.flags,
+        record.dropped_attributes_count,
+        clean_text(record.event_name),
+        schema_url,
+    )
+
+
+def logs_batch(request: ExportLogsServiceRequest, nbytes: int = 0) -> Batch:
+    """Flatten a logs export request; records that cannot be stored are
+    counted as rejections with their reason."""
+    batch = Batch("logs", nbytes=nbytes)
+    received = datetime.now(UTC)
+    for resource_logs in request.resource_logs:
+        try:
+            resource = attributes(resource_logs.resource.attributes)
+        except TooDeepError as exc:
+            service = "unknown_service"
+            for scope_logs in resource_logs.scope_logs:
+                for _ in scope_logs.log_records:
+                    batch.reject(service, f"resource {exc}")
+            continue
+        service = service_of(resource)
+        for scope_logs in resource_logs.scope_logs:
+            scope = scope_logs.scope
+            try:
+                scope_attrs = attributes(scope.attributes)
+            except TooDeepError as exc:
+                for _ in scope_logs.log_records:
+                    batch.reject(service, f"scope {exc}")
+                continue
+            context = (
+                service,
+                resource,
+                clean_text(scope.name),
+                clean_text(scope.version),
+                scope_attrs,
+                scope_logs.schema_url or resource_logs.schema_url,
+            )
+            for record in scope_logs.log_records:
+                try:
+                    row = _row(record, context, received)
+                except ValueError as exc:
+                    batch.reject(service, str(exc))
+                    continue
+                batch.add(LOGS.name, row, service)
+    return batch

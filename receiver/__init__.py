@@ -1,0 +1,5 @@
+"""receiver"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

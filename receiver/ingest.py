@@ -1,0 +1,151 @@
+"""The path every export takes once decoded: process, write, count, answer.
+
+Both OTLP receivers and the simple JSON API call ``Ingestor``; it turns a
+decoded request into a Batch, admits it against the writer's in-flight
+bound, waits for the commit and records the outcome in the ledger.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+)
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+
+from flowguard.errors import FlowGuardError, StorageError
+from processing._values import UNKNOWN_SERVICE
+from processing.batch import Batch
+from processing.logs import logs_batch
+from processing.metrics import metrics_batch
+
+__all__ = ["IngestResult", "Ingestor", "Sink"]
+
+logger = logging.getLogger(__name__)
+
+
+class Sink(Protocol):
+    """Where batches go: the writer, or anything with the same three calls."""
+
+    def admit(self, nbytes: int) -> None: ...
+
+    def release(self, nbytes: int) -> None: ...
+
+    async def write(self, batch: Batch) -> None: ...
+
+
+class Counts(Protocol):
+    """The ledger, as the ingest path sees it."""
+
+    def count(
+        self, service: str, signal: str, outcome: str, records: int, reason: str = ""
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What to tell the sender: how many records were rejected, and why."""
+
+    accepted: int
+    rejected: int
+    message: str
+
+
+def _service_names(resource_attrs: Iterable[KeyValue]) -> str:
+    for kv in resource_attrs:
+        if kv.key == "service.name" and kv.value.string_value:
+            return str(kv.value.string_value)
+    return UNKNOWN_SERVICE
+
+
+def _logs_per_service(request: ExportLogsServiceRequest) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for rl in request.resource_logs:
+        n = sum(len(sl.log_records) for sl in rl.scope_logs)
+        counts[_service_names(rl.resource.attributes)] += n
+    return counts
+
+
+def _points_per_service(request: ExportMetricsServiceRequest) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for rm in request.resource_metrics:
+        n = 0
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                kind = metric.WhichOneof("data")
+                if kind is not None:
+                    n += len(getattr(metric, kind).data_points)
+        counts[_service_names(rm.resource.attributes)] += n
+    return counts
+
+
+class Ingestor:
+    """Stores decoded export requests through a sink."""
+
+    def __init__(self, sink: Sink, ledger: Counts) -> None:
+        self._sink = sink
+        self._ledger = ledger
+
+    async def logs(
+        self, request: ExportLogsServiceRequest, nbytes: int
+    ) -> IngestResult:
+        """Store a logs export request of ``nbytes`` encoded bytes."""
+        self._admit(nbytes, "logs", lambda: _logs_per_service(request))
+        try:
+            return await self._store(logs_batch(request, nbytes))
+        finally:
+            self._sink.release(nbytes)
+
+    async def metrics(
+        self, request: ExportMetricsServiceRequest, nbytes: int
+    ) -> IngestResult:
+        """Store a metrics export request of ``nbytes`` encoded bytes."""
+        self._admit(nbytes, "metrics", lambda: _points_per_service(request))
+        try:
+            return await self._store(metrics_batch(request, nbytes))
+        finally:
+            self._sink.release(nbytes)
+
+    def _admit(
+        self, nbytes: int, signal: str, per_service: Callable[[], Counter[str]]
+    ) -> None:
+        try:
+            self._sink.admit(nbytes)
+        except FlowGuardError as exc:
+            for service, n in per_service().items():
+                self._ledger.count(service, signal, "refused", n, str(exc))
+            raise
+
+    async def _store(self, batch: Batch) -> IngestResult:
+        try:
+            await self._sink.write(batch)
+        except StorageError as exc:
+            # The database refused every row of this request; retrying the
+            # same data would fail again, so report it as rejected.
+            for service, n in batch.accepted.items():
+                batch.reject_many(service, str(exc), n)
+            batch.accepted.clear()
+        except FlowGuardError as exc:
+            for service, n in batch.accepted.items():
+                self._ledger.count(service, batch.signal, "refused", n, str(exc))
+            raise
+        self._record(batch)
+        accepted = sum(batch.accepted.values())
+        return IngestResult(accepted, batch.rejected_count, batch.rejection_message())
+
+    def _record(self, batch: Batch) -> None:
+        for service, n in batch.accepted.items():
+            self._ledger.count(service, batch.signal, "accepted", n)
+        rejected: Counter[tuple[str, str]] = Counter()
+        for rejection in batch.rejections:
+            rejected[(rejection.service, rejection.reason)] += rejection.count
+        for (service, reason), n in rejected.items():
+            self._ledger.count(service, batch.signal, "rejected", n, reason)

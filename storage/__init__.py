@@ -1,0 +1,5 @@
+"""storage"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

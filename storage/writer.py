@@ -1,0 +1,312 @@
+"""The writer: group-commit binary COPY with bounded bytes in flight.
+
+Every export request becomes one Batch. ``submit`` admits it against the
+in-flight byte bound and waits until its rows are committed. A flusher task
+gathers the batches of concurrent requests and writes them together, one
+binary COPY per table in one transaction, when enough rows or bytes wait or
+a few milliseconds have passed. Then every waiting request is answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from flowguard.errors import (
+    BackpressureError,
+    StorageError,
+    StorageUnavailableError,
+)
+from processing.batch import Batch
+from storage.schema import METRIC_SERIES, TABLES
+
+__all__ = ["Writer", "WriterSettings"]
+
+logger = logging.getLogger(__name__)
+
+_SERIES_CACHE_MAX = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class WriterSettings:
+    """Limits of the writer."""
+
+    max_inflight_bytes: int = 64 * 1024 * 1024
+    batch_max_rows: int = 5000
+    batch_max_bytes: int = 4 * 1024 * 1024
+    batch_delay_ms: int = 5
+    max_concurrent_flushes: int = 2
+    probe_interval_s: float = 1.0
+
+
+@dataclass(slots=True)
+class _Pending:
+    batch: Batch
+    done: asyncio.Future[None]
+
+
+class Writer:
+    """Commits batches to the database; see the module docstring."""
+
+    def __init__(self, pool: AsyncConnectionPool, settings: WriterSettings) -> None:
+        self._pool = pool
+        self._settings = settings
+        self._pending: list[_Pending] = []
+        self._pending_rows = 0
+        self._pending_bytes = 0
+        self._oldest = 0.0
+        self._inflight_bytes = 0
+        self._wakeup = asyncio.Event()
+        self._flushes = asyncio.Semaphore(settings.max_concurrent_flushes)
+        self._flush_tasks: set[asyncio.Task[None]] = set()
+        self._known_series: dict[int, None] = {}
+        self._available = True
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        self._probe: asyncio.Task[None] | None = None
+
+    @property
+    def available(self) -> bool:
+        """False while the database is known to be unreachable."""
+        return self._available
+
+    @property
+    def inflight_bytes(self) -> int:
+        return self._inflight_bytes
+
+    async def start(self) -> None:
+        """Start the flusher task."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="writer-flusher")
+
+    def admit(self, nbytes: int) -> None:
+        """Reserve ``nbytes`` of the in-flight bound, or refuse retryably.
+
+        Raises:
+            StorageUnavailableError: the database is down or FlowGuard stops.
+            BackpressureError: the bound is reached.
+        """
+        if self._closing:
+            msg = "FlowGuard is shutting down; retry against another instance"
+            raise StorageUnavailableError(msg)
+        if not self._available:
+            msg = "the database is unreachable; retry later"
+            raise StorageUnavailableError(msg)
+        limit = self._settings.max_inflight_bytes
+        # One request larger than the whole bound still gets in when nothing
+        # else is in flight, so no valid request is refused forever.
+        if self._inflight_bytes and self._inflight_bytes + nbytes > limit:
+            msg = f"{self._inflight_bytes} bytes in flight, limit {limit}; retry later"
+            raise BackpressureError(msg)
+        self._inflight_bytes += nbytes
+
+    def release(self, nbytes: int) -> None:
+        """Give back bytes reserved by ``admit``."""
+        self._inflight_bytes -= nbytes
+
+    async def write(self, batch: Batch) -> None:
+        """Queue ``batch`` and wait until its rows are committed.
+
+        The caller must have admitted ``batch.nbytes`` and releases it after.
+
+        Raises:
+            StorageUnavailableError: not committed; retrying will help.
+            StorageError: the database refused the rows.
+        """
+        if batch.row_count == 0:
+            return
+        if self._closing and self._task is None:
+            msg = "the writer is stopped"
+            raise StorageUnavailableError(msg)
+        done = asyncio.get_running_loop().create_future()
+        if not self._pending:
+            self._oldest = time.monotonic()
+        self._pending.append(_Pending(batch, done))
+        self._pending_rows += batch.row_count + len(batch.series)
+        self._pending_bytes += batch.nbytes
+        self._wakeup.set()
+        await asyncio.shield(done)
+
+    def _full(self) -> bool:
+        return (
+            self._pending_rows >= self._settings.batch_max_rows
+            or self._pending_bytes >= self._settings.batch_max_bytes
+        )
+
+    async def _run(self) -> None:
+        delay_s = self._settings.batch_delay_ms / 1000
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            if not self._pending:
+                if self._closing:
+                    return
+                continue
+            wait_s = self._oldest + delay_s - time.monotonic()
+            if wait_s > 0 and not self._full() and not self._closing:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), wait_s)
+                self._wakeup.clear()
+                if not self._full() and time.monotonic() < self._oldest + delay_s:
+                    self._wakeup.set()
+                    continue
+            await self._flushes.acquire()
+            taken = self._take()
+            task = asyncio.create_task(self._flush(taken), name="writer-flush")
+            self._flush_tasks.add(task)
+            task.add_done_callback(self._flush_tasks.discard)
+            if self._pending:
+                self._wakeup.set()
+
+    def _take(self) -> list[_Pending]:
+        taken, self._pending = self._pending, []
+        self._pending_rows = 0
+        self._pending_bytes = 0
+        return taken
+
+    async def _flush(self, taken: list[_Pending]) -> None:
+        try:
+            await self._commit_or_split(taken)
+        finally:
+            self._flushes.release()
+
+    async def _commit_or_split(self, taken: list[_Pending]) -> None:
+        try:
+            await self._commit([p.batch for p in taken])
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            self._mark_down(exc)
+            error = StorageUnavailableError(f"the database is unreachable: {exc}")
+            _fail(taken, error)
+            return
+        except psycopg.Error as exc:
+            if len(taken) == 1:
+                logger.warning("database refused a batch: %s", exc)
+                _fail(taken, StorageError(f"the database refused the rows: {exc}"))
+                return
+            # One bad request must not fail the others: write each alone.
+            for pending in taken:
+                await self._commit_or_split([pending])
+            return
+        for pending in taken:
+            if not pending.done.done():
+                pending.done.set_result(None)
+
+    async def _commit(self, batches: list[Batch]) -> None:
+        async with self._pool.connection() as conn, conn.transaction():
+            new_series = self._new_series(batches)
+            if new_series:
+                await _insert_series(conn, new_series)
+            for name, table in TABLES.items():
+                rows = [b.rows[name] for b in batches if name in b.rows]
+                if rows:
+                    await _copy(conn, name, table.column_names, table.types, rows)
+        for row in new_series:
+            self._remember_series(int(row[0]))  # type: ignore[call-overload]
+
+    def _new_series(self, batches: list[Batch]) -> list[tuple[object, ...]]:
+        seen: dict[int, tuple[object, ...]] = {}
+        for batch in batches:
+            for sid, row in batch.series.items():
+                if sid not in self._known_series:
+                    seen.setdefault(sid, row)
+        return list(seen.values())
+
+    def _remember_series(self, sid: int) -> None:
+        if len(self._known_series) >= _SERIES_CACHE_MAX:
+            # Forget the oldest entry; a forgotten series is inserted again
+            # with ON CONFLICT DO NOTHING, which is harmless.
+            del self._known_series[next(iter(self._known_series))]
+        self._known_series[sid] = None
+
+    def _mark_down(self, exc: Exception) -> None:
+        if not self._available:
+            return
+        self._available = False
+        logger.warning(
+            "database unreachable, refusing exports until it is back: %s", exc
+        )
+        self._probe = asyncio.create_task(self._probe_until_up(), name="writer-probe")
+
+    async def _probe_until_up(self) -> None:
+        while not self._closing:
+            await asyncio.sleep(self._settings.probe_interval_s)
+            try:
+                async with self._pool.connection() as conn:
+                    await conn.execute("SELECT 1")
+            except psycopg.Error as exc:
+                logger.debug("database still unreachable: %s", exc)
+                continue
+            self._available = True
+            logger.info("database reachable again, accepting exports")
+            return
+
+    async def stop(self, timeout_s: float = 30.0) -> None:
+        """Refuse new batches, commit what was accepted, stop the tasks.
+
+        Safe before ``start`` and twice.
+        """
+        self._closing = True
+        task, self._task = self._task, None
+        if task is not None:
+            self._wakeup.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout_s)
+                if self._flush_tasks:
+                    await asyncio.wait_for(
+                        asyncio.gather(*self._flush_tasks), timeout_s
+                    )
+            except TimeoutError:
+                logger.warning("writer did not flush within %.1f s", timeout_s)
+                task.cancel()
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
+        _fail(self._take(), StorageUnavailableError("the writer stopped"))
+
+
+def _fail(taken: Iterable[_Pending], error: Exception) -> None:
+    for pending in taken:
+        if not pending.done.done():
+            pending.done.set_exception(error)
+
+
+async def _insert_series(
+    conn: psycopg.AsyncConnection, rows: list[tuple[object, ...]]
+) -> None:
+    # COPY cannot skip existing keys, so new series go through a temporary
+    # table and one INSERT ... ON CONFLICT DO NOTHING.
+    columns = ", ".join(METRIC_SERIES.column_names)
+    await conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS _new_series"
+        " (LIKE metric_series INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    await _copy(
+        conn, "_new_series", METRIC_SERIES.column_names, METRIC_SERIES.types, [rows]
+    )
+    await conn.execute(
+        f"INSERT INTO metric_series ({columns}) SELECT {columns} FROM _new_series"
+        " ON CONFLICT (series_id) DO NOTHING"
+    )
+
+
+async def _copy(
+    conn: psycopg.AsyncConnection,
+    table: str,
+    columns: tuple[str, ...],
+    types: tuple[str, ...],
+    groups: list[list[tuple[object, ...]]],
+) -> None:
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+    async with conn.cursor() as cur, cur.copy(statement) as copy:
+        copy.set_types(list(types))
+        for rows in groups:
+            for row in rows:
+                await copy.write_row(row)
