@@ -15,7 +15,6 @@ from receiver.ingest import Ingestor
 from storage.database import (
     TierInfo,
     detect_tier,
-    ensure_timescaledb,
     open_pool,
 )
 from storage.embedded import EmbeddedPostgres
@@ -43,7 +42,6 @@ async def prepare_database(url: str) -> TierInfo:
     import psycopg
 
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        await ensure_timescaledb(conn)
         await apply_migrations(conn)
         return await detect_tier(conn)
 

@@ -9,6 +9,8 @@ from importlib import resources
 
 import psycopg
 
+from storage.database import ensure_timescaledb
+
 __all__ = ["Migration", "apply_migrations", "load_migrations"]
 
 logger = logging.getLogger(__name__)
@@ -40,33 +42,39 @@ def load_migrations() -> list[Migration]:
 
 
 async def apply_migrations(conn: psycopg.AsyncConnection) -> list[Migration]:
-    """Apply pending migrations, each in its own transaction.
+    """Prepare the database and apply pending migrations, each in its own
+    transaction.
 
     A session advisory lock makes concurrent callers wait for each other, so
-    two processes starting at once apply every migration exactly once.
-    Returns the migrations applied by this call.
+    two processes starting at once create the extension and apply every
+    migration exactly once. Returns the migrations applied by this call.
     """
-    applied: list[Migration] = []
+    await conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+    try:
+        await ensure_timescaledb(conn)
+        return await _apply_pending(conn)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+
+
+async def _apply_pending(conn: psycopg.AsyncConnection) -> list[Migration]:
     await conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version integer PRIMARY KEY, name text NOT NULL,"
         " applied_at timestamptz NOT NULL DEFAULT now())"
     )
-    await conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
-    try:
-        cur = await conn.execute("SELECT version FROM schema_migrations")
-        done = {row[0] for row in await cur.fetchall()}
-        for migration in load_migrations():
-            if migration.version in done:
-                continue
-            async with conn.transaction():
-                await conn.execute(migration.sql.encode())
-                await conn.execute(
-                    "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
-                    (migration.version, migration.name),
-                )
-            logger.info("applied migration %04d_%s", migration.version, migration.name)
-            applied.append(migration)
-    finally:
-        await conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+    cur = await conn.execute("SELECT version FROM schema_migrations")
+    done = {row[0] for row in await cur.fetchall()}
+    applied: list[Migration] = []
+    for migration in load_migrations():
+        if migration.version in done:
+            continue
+        async with conn.transaction():
+            await conn.execute(migration.sql.encode())
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                (migration.version, migration.name),
+            )
+        logger.info("applied migration %04d_%s", migration.version, migration.name)
+        applied.append(migration)
     return applied
