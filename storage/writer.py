@@ -71,6 +71,7 @@ class Writer:
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._probe: asyncio.Task[None] | None = None
+        self.commits = 0
 
     @property
     def available(self) -> bool:
@@ -207,6 +208,7 @@ class Writer:
                 rows = [b.rows[name] for b in batches if name in b.rows]
                 if rows:
                     await _copy(conn, name, table.column_names, table.types, rows)
+        self.commits += 1
         for row in new_series:
             self._remember_series(int(row[0]))  # type: ignore[call-overload]
 

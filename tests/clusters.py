@@ -6,6 +6,7 @@ initdb refuses to run as root, so as root the cluster belongs to the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -65,8 +66,14 @@ class Cluster:
 
     def init(self) -> Cluster:
         self._run(
-            "initdb", "-D", str(self.pgdata), "-U", "postgres",
-            "--auth=trust", "--encoding=UTF8", "--no-sync",
+            "initdb",
+            "-D",
+            str(self.pgdata),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-sync",
         )
         return self
 
@@ -81,8 +88,15 @@ class Cluster:
                 " -c timescaledb.telemetry_level=off"
             )
         self._run(
-            "pg_ctl", "-D", str(self.pgdata), "-o", options,
-            "-l", str(self.root / "server.log"), "-w", "start",
+            "pg_ctl",
+            "-D",
+            str(self.pgdata),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "server.log"),
+            "-w",
+            "start",
         )
 
     def stop(self, mode: str = "fast") -> None:
@@ -99,8 +113,6 @@ class Cluster:
         return self.url(name)
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.root, ignore_errors=True)

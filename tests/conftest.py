@@ -108,3 +108,29 @@ def server(database_url: str) -> Iterator[Server]:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture
+def small_server(postgres_tier: Tier) -> Iterator[Server]:
+    """``flowguard serve`` with a 1 MiB request limit, on the embedded tier."""
+    running = Server(
+        postgres_tier.fresh_database(), FLOWGUARD_MAX_REQUEST_BYTES=str(1024 * 1024)
+    ).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[Cluster]:
+    """A private PostgreSQL 15 cluster a test may stop and start."""
+    if not (PG15_BIN / "initdb").exists():
+        pytest.skip("PostgreSQL 15 server binaries are not installed")
+    preload = "timescaledb" if timescaledb_installed(PG15_BIN) else ""
+    cluster = Cluster(PG15_BIN, preload=preload).init()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()

@@ -106,7 +106,9 @@ def post(
     url: str, body: bytes, headers: dict[str, str] | None = None, method: str = "POST"
 ) -> tuple[int, dict[str, str], bytes]:
     """Send one HTTP request; return status, headers and body, errors included."""
-    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    request = urllib.request.Request(
+        url, data=body, method=method, headers=headers or {}
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, dict(response.headers), response.read()
@@ -117,3 +119,10 @@ def post(
 def get_json(url: str) -> tuple[int, Any]:
     status, _, body = post(url, b"", method="GET")
     return status, json.loads(body)
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+OTLP_EXAMPLES = SHARED / "data" / "otlp-examples"
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+PROTOBUF_HEADERS = {"Content-Type": "application/x-protobuf"}

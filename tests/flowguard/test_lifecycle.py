@@ -1,0 +1,154 @@
+"""Starting and stopping ``flowguard serve``: SIGTERM flushes, embedded default."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import psutil
+import psycopg
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+)
+
+from tests.clusters import Cluster
+from tests.servers import JSON_HEADERS, PROTOBUF_HEADERS, Server, get_json, post
+from tests.wait import until
+
+
+def _request(prefix: str, count: int) -> bytes:
+    request = ExportLogsServiceRequest()
+    records = request.resource_logs.add().scope_logs.add().log_records
+    for i in range(count):
+        records.add().body.string_value = f"{prefix}-{i}"
+    return request.SerializeToString()
+
+
+def test_sigterm_with_requests_in_flight_keeps_every_acknowledged_record(
+    own_cluster: Cluster,
+) -> None:
+    """Requests held in the writer when SIGTERM arrives are committed and
+    acknowledged before the process exits; none is lost."""
+    url = own_cluster.create_database("sigterm")
+    server = Server(url).start()
+    answers: dict[int, int] = {}
+
+    def send(n: int) -> None:
+        try:
+            status, _, _ = post(
+                f"{server.otlp_http}/v1/logs", _request(f"r{n}", 50), PROTOBUF_HEADERS
+            )
+        except OSError:
+            status = -1
+        answers[n] = status
+
+    try:
+        with (
+            psycopg.connect(url) as blocker,
+            psycopg.connect(url, autocommit=True) as watcher,
+        ):
+            blocker.execute("LOCK TABLE logs IN ACCESS EXCLUSIVE MODE")
+            senders = [threading.Thread(target=send, args=(n,)) for n in range(8)]
+            for sender in senders:
+                sender.start()
+            until(
+                lambda: (
+                    watcher.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type ="
+                        " 'Lock' AND query LIKE 'COPY logs%%'"
+                    ).fetchone()
+                    != (0,)
+                ),
+                what="a held COPY",
+            )
+            assert server.process is not None
+            server.process.terminate()
+            until(lambda: "stopping: flushing accepted data" in server.log)
+        for sender in senders:
+            sender.join(timeout=60)
+        assert server.terminate() == 0
+    finally:
+        server.stop()
+
+    acknowledged = [n for n, status in answers.items() if status == 200]
+    assert acknowledged, answers
+    with psycopg.connect(url) as conn:
+        stored = {row[0] for row in conn.execute("SELECT body FROM logs")}
+    for n in acknowledged:
+        assert {f"r{n}-{i}" for i in range(50)} <= stored
+    assert len(stored) == 50 * len(acknowledged)
+
+
+def _postmaster_pids(data_dir: Path) -> list[int]:
+    pids = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if proc.info["name"] == "postgres" and any(str(data_dir) in a for a in cmdline):
+            pids.append(proc.pid)
+    return pids
+
+
+def test_embedded_default_serves_and_stops_its_database() -> None:
+    """With no database URL, serve runs PostgreSQL from the wheel in the data
+    folder on the postgres tier, stores data, and stops it on exit."""
+    server = Server(None).start()
+    data_dir = Path(server.env["FLOWGUARD_DATA_DIR"]) / "postgres"
+    try:
+        status, health = get_json(f"{server.api}/api/health")
+        assert status == 200
+        assert health["tier"] == "postgres"
+        assert health["database"]["server_version"].startswith("18")
+        body = b'{"logs": [{"body": "embedded hello", "service": "e"}]}'
+        status, _, answer = post(f"{server.api}/api/ingest/logs", body, JSON_HEADERS)
+        assert status == 200, answer
+        assert _postmaster_pids(data_dir)
+    finally:
+        assert server.terminate() == 0
+    until(lambda: not _postmaster_pids(data_dir), what="embedded postgres to stop")
+    assert "embedded postgresql stopped" in server.log
+
+    again = Server(None, FLOWGUARD_DATA_DIR=server.env["FLOWGUARD_DATA_DIR"]).start()
+    try:
+        _, health = get_json(f"{again.api}/api/health")
+        assert health["ledger"]["logs"]["accepted"] == 1
+    finally:
+        again.stop()
+
+
+def _migrate(url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flowguard", "migrate"],
+        env={"FLOWGUARD_DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_migrate_command_applies_once_and_is_safe_twice(database_url: str) -> None:
+    """``flowguard migrate`` applies the migrations, and a second run does nothing."""
+    first = _migrate(database_url)
+    assert first.returncode == 0, first.stderr
+    assert "applied migration 0001_ingest" in first.stderr
+    second = _migrate(database_url)
+    assert second.returncode == 0, second.stderr
+    assert "applied migration" not in second.stderr
+    assert "database is up to date" in second.stderr
+
+
+def test_bad_configuration_is_refused_with_the_setting_named() -> None:
+    """A bad setting stops the command with the variable and value named."""
+    result = subprocess.run(
+        [sys.executable, "-m", "flowguard", "serve"],
+        env={"FLOWGUARD_OTLP_GRPC_PORT": "forty", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "FLOWGUARD_OTLP_GRPC_PORT" in result.stderr
+    assert "'forty'" in result.stderr
