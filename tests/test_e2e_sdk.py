@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import grpc
 import psycopg
 import pytest
 from opentelemetry import trace
@@ -42,13 +43,16 @@ def _exporters(transport: str, server: Server) -> tuple[Any, Any]:
 
         endpoint = server.grpc_endpoint
         return (
-            OTLPLogExporter(endpoint=endpoint, insecure=True),
+            OTLPLogExporter(
+                endpoint=endpoint, insecure=True, compression=grpc.Compression.Gzip
+            ),
             OTLPMetricExporter(
                 endpoint=endpoint,
                 insecure=True,
                 preferred_temporality={Counter: AggregationTemporality.DELTA},
             ),
         )
+    from opentelemetry.exporter.otlp.proto.http import Compression
     from opentelemetry.exporter.otlp.proto.http._log_exporter import (
         OTLPLogExporter as HttpLogExporter,
     )
@@ -58,7 +62,7 @@ def _exporters(transport: str, server: Server) -> tuple[Any, Any]:
 
     base = server.otlp_http
     return (
-        HttpLogExporter(endpoint=f"{base}/v1/logs"),
+        HttpLogExporter(endpoint=f"{base}/v1/logs", compression=Compression.Gzip),
         HttpMetricExporter(
             endpoint=f"{base}/v1/metrics",
             preferred_temporality={Counter: AggregationTemporality.DELTA},
@@ -165,7 +169,8 @@ def db(server: Server) -> Iterator[psycopg.Connection[Any]]:
 def test_sdk_logs_arrive_field_by_field(
     server: Server, transport: str, db: psycopg.Connection[Any]
 ) -> None:
-    """Every log record the SDK sends is stored with all of its fields."""
+    """Every log record the SDK sends, gzip-compressed, is stored with all of
+    its fields."""
     log_exporter, _ = _exporters(transport, server)
     _send_logs(log_exporter, 300)
 
