@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 bash scripts/provision-timescaledb.sh
 bash scripts/install.sh '.[test]'
+bash scripts/install-node-client.sh
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
