@@ -24,7 +24,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 
 from flowguard.errors import FlowGuardError
 from receiver._decode import PROTOBUF, parse
-from receiver.http import _logs_response, _metrics_response
+from receiver._responses import logs_response, metrics_response
 from receiver.ingest import Ingestor
 
 __all__ = ["OtlpGrpcServer"]
@@ -82,7 +82,7 @@ class OtlpGrpcServer:
         except FlowGuardError as exc:
             await _refuse(context, exc, self._retry_after_s)
             raise
-        return bytes(_logs_response(result).SerializeToString())
+        return bytes(logs_response(result).SerializeToString())
 
     async def _export_metrics(
         self, data: bytes, context: grpc.aio.ServicerContext
@@ -93,7 +93,7 @@ class OtlpGrpcServer:
         except FlowGuardError as exc:
             await _refuse(context, exc, self._retry_after_s)
             raise
-        return bytes(_metrics_response(result).SerializeToString())
+        return bytes(metrics_response(result).SerializeToString())
 
     async def _export_traces(
         self, data: bytes, context: grpc.aio.ServicerContext

@@ -15,14 +15,10 @@ from aiohttp import web
 from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsPartialSuccess,
     ExportLogsServiceRequest,
-    ExportLogsServiceResponse,
 )
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsPartialSuccess,
     ExportMetricsServiceRequest,
-    ExportMetricsServiceResponse,
 )
 
 from flowguard.errors import (
@@ -32,7 +28,8 @@ from flowguard.errors import (
     UnsupportedMediaTypeError,
 )
 from receiver._decode import JSON, decompress, media_type, parse, to_bytes
-from receiver.ingest import Ingestor, IngestResult
+from receiver._responses import logs_response, metrics_response
+from receiver.ingest import Ingestor
 
 __all__ = ["otlp_http_app"]
 
@@ -108,28 +105,6 @@ def _handler(
     return handle
 
 
-def _logs_response(result: IngestResult) -> ExportLogsServiceResponse:
-    response = ExportLogsServiceResponse()
-    if result.rejected:
-        response.partial_success.CopyFrom(
-            ExportLogsPartialSuccess(
-                rejected_log_records=result.rejected, error_message=result.message
-            )
-        )
-    return response
-
-
-def _metrics_response(result: IngestResult) -> ExportMetricsServiceResponse:
-    response = ExportMetricsServiceResponse()
-    if result.rejected:
-        response.partial_success.CopyFrom(
-            ExportMetricsPartialSuccess(
-                rejected_data_points=result.rejected, error_message=result.message
-            )
-        )
-    return response
-
-
 def otlp_http_app(
     ingestor: Ingestor, max_request_bytes: int, retry_after_s: int
 ) -> web.Application:
@@ -137,11 +112,11 @@ def otlp_http_app(
 
     async def export_logs(data: bytes, encoding: str) -> Message:
         request = parse(data, encoding, ExportLogsServiceRequest)
-        return _logs_response(await ingestor.logs(request, len(data)))
+        return logs_response(await ingestor.logs(request, len(data)))
 
     async def export_metrics(data: bytes, encoding: str) -> Message:
         request = parse(data, encoding, ExportMetricsServiceRequest)
-        return _metrics_response(await ingestor.metrics(request, len(data)))
+        return metrics_response(await ingestor.metrics(request, len(data)))
 
     app = web.Application(client_max_size=max_request_bytes + 1)
     app.router.add_post(

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import psycopg
+from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from flowguard.errors import (
@@ -285,7 +286,7 @@ async def _insert_series(
 ) -> None:
     # COPY cannot skip existing keys, so new series go through a temporary
     # table and one INSERT ... ON CONFLICT DO NOTHING.
-    columns = ", ".join(METRIC_SERIES.column_names)
+    columns = sql.SQL(", ").join(map(sql.Identifier, METRIC_SERIES.column_names))
     await conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS _new_series"
         " (LIKE metric_series INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
@@ -294,8 +295,10 @@ async def _insert_series(
         conn, "_new_series", METRIC_SERIES.column_names, METRIC_SERIES.types, [rows]
     )
     await conn.execute(
-        f"INSERT INTO metric_series ({columns}) SELECT {columns} FROM _new_series"
-        " ON CONFLICT (series_id) DO NOTHING"
+        sql.SQL(
+            "INSERT INTO metric_series ({columns}) SELECT {columns} FROM _new_series"
+            " ON CONFLICT (series_id) DO NOTHING"
+        ).format(columns=columns)
     )
 
 
@@ -306,7 +309,9 @@ async def _copy(
     types: tuple[str, ...],
     groups: list[list[tuple[object, ...]]],
 ) -> None:
-    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
     async with conn.cursor() as cur, cur.copy(statement) as copy:
         copy.set_types(list(types))
         for rows in groups:

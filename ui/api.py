@@ -81,11 +81,12 @@ def api_app(
     async def health(request: web.Request) -> web.Response:
         reachable = writer_available()
         totals: dict[str, Any] = {}
-        try:
-            totals = await ledger.totals()
-        except psycopg.Error as exc:
-            logger.debug("health check cannot read the ledger: %s", exc)
-            reachable = False
+        if reachable:
+            try:
+                totals = await ledger.totals()
+            except psycopg.Error as exc:
+                logger.debug("health check cannot read the ledger: %s", exc)
+                reachable = False
         body = {
             "status": "ok" if reachable else "degraded",
             "version": __version__,
