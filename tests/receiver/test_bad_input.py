@@ -175,6 +175,15 @@ def test_bad_grpc_input_gets_invalid_argument(small_server: Server) -> None:
     _assert_still_serving(small_server, "after bad grpc")
 
 
+def test_grpc_message_over_the_limit_is_refused(small_server: Server) -> None:
+    """A gRPC export larger than the request limit gets RESOURCE_EXHAUSTED."""
+    method = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+    with pytest.raises(grpc.RpcError) as caught:
+        _grpc_call(small_server, method, _good_request("x" * (LIMIT + 10)))
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    _assert_still_serving(small_server, "after a large grpc message")
+
+
 def test_grpc_traces_are_unimplemented(small_server: Server) -> None:
     """TraceService/Export answers UNIMPLEMENTED with a message."""
     method = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"

@@ -102,6 +102,15 @@ def test_database_outage_loses_nothing_acknowledged(
         assert len(recorder.succeeded) == len(stored)
     finally:
         server.stop()
+    with psycopg.connect(url) as conn:
+        ledger = dict(
+            conn.execute(
+                "SELECT outcome, sum(records) FROM ingest_ledger"
+                " WHERE service = 'svc' AND signal = 'logs' GROUP BY outcome"
+            ).fetchall()
+        )
+    assert ledger["accepted"] == len(stored)
+    assert ledger["refused"] >= 1
 
 
 def _grpc_export(server: Server, payload: bytes) -> Any:
