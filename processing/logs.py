@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +16,7 @@ from processing._values import (
     clean_text,
     from_unix_nano,
     service_of,
+    to_json,
     value_of,
 )
 from processing.batch import Batch, Row
@@ -25,14 +25,14 @@ from storage.schema import LOGS
 __all__ = ["logs_batch"]
 
 
-def _body(record: LogRecord) -> tuple[str | None, Any]:
+def _body(record: LogRecord) -> tuple[str | None, bytes | None]:
     kind = record.body.WhichOneof("value")
     if kind is None:
         return None, None
     if kind == "string_value":
         return clean_text(record.body.string_value), None
-    value = value_of(record.body)
-    return json.dumps(value, ensure_ascii=False), value
+    encoded = to_json(value_of(record.body))
+    return encoded.decode(), encoded
 
 
 def _hex_id(raw: bytes, size: int, name: str) -> str | None:
@@ -60,7 +60,7 @@ def _row(record: LogRecord, scope: tuple[Any, ...], received: datetime) -> Row:
         clean_text(record.severity_text),
         body,
         body_value,
-        attributes(record.attributes),
+        to_json(attributes(record.attributes)),
         resource,
         scope_name,
         scope_version,
@@ -89,6 +89,7 @@ def logs_batch(request: ExportLogsServiceRequest, nbytes: int = 0) -> Batch:
                     batch.reject(service, f"resource {exc}")
             continue
         service = service_of(resource)
+        resource_json = to_json(resource)
         for scope_logs in resource_logs.scope_logs:
             scope = scope_logs.scope
             try:
@@ -99,10 +100,10 @@ def logs_batch(request: ExportLogsServiceRequest, nbytes: int = 0) -> Batch:
                 continue
             context = (
                 service,
-                resource,
+                resource_json,
                 clean_text(scope.name),
                 clean_text(scope.version),
-                scope_attrs,
+                to_json(scope_attrs),
                 scope_logs.schema_url or resource_logs.schema_url,
             )
             for record in scope_logs.log_records:

@@ -9,7 +9,6 @@ database. Temporality is stored as sent; conversion to deltas happens later.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,6 +30,7 @@ from processing._values import (
     clean_text,
     from_unix_nano,
     service_of,
+    to_json,
 )
 from processing.batch import Batch, Row
 from storage.schema import (
@@ -52,9 +52,15 @@ class _PointError(ValueError):
 
 def series_id(identity: Sequence[Any]) -> int:
     """A stable signed 64-bit id for a series identity."""
-    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
-    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+    return _series_id(to_json(identity[:-1], sort_keys=True), identity[-1])
+
+
+def _series_id(head: bytes, point_attrs: dict[str, Any]) -> int:
+    # The identity is the metric's fields (encoded once per metric) and the
+    # point attributes, both as JSON with sorted keys.
+    digest = hashlib.blake2b(head, digest_size=8)
+    digest.update(to_json(point_attrs, sort_keys=True))
+    return int.from_bytes(digest.digest(), "big", signed=True)
 
 
 def _count(value: int, name: str) -> int:
@@ -68,7 +74,7 @@ def _counts(values: Sequence[int], name: str) -> list[int]:
     return [_count(v, name) for v in values]
 
 
-def _exemplars(exemplars: Sequence[Exemplar]) -> list[dict[str, Any]] | None:
+def _exemplars(exemplars: Sequence[Exemplar]) -> bytes | None:
     if not exemplars:
         return None
     out = []
@@ -85,7 +91,7 @@ def _exemplars(exemplars: Sequence[Exemplar]) -> list[dict[str, Any]] | None:
         if ex.filtered_attributes:
             item["filtered_attributes"] = attributes(ex.filtered_attributes)
         out.append(item)
-    return out
+    return to_json(out)
 
 
 def _time(point: Any) -> Any:
@@ -197,10 +203,12 @@ class _MetricContext:
 
     def __init__(self, resource: dict[str, Any], scope: Any, schema_url: str):
         self.resource = resource
+        self.resource_json = to_json(resource)
         self.service = service_of(resource)
         self.scope_name = clean_text(scope.name)
         self.scope_version = clean_text(scope.version)
         self.scope_attributes = attributes(scope.attributes)
+        self.scope_attributes_json = to_json(self.scope_attributes)
         self.schema_url = schema_url
 
 
@@ -213,21 +221,24 @@ def _add_metric(batch: Batch, ctx: _MetricContext, metric: Metric) -> None:
     name = clean_text(metric.name)
     unit = clean_text(metric.unit)
     metadata = attributes(metric.metadata) if metric.metadata else {}
-    identity_head = [
-        name,
-        kind,
-        unit,
-        temporality,
-        monotonic,
-        ctx.resource,
-        ctx.scope_name,
-        ctx.scope_version,
-        ctx.scope_attributes,
-    ]
+    identity_head = to_json(
+        [
+            name,
+            kind,
+            unit,
+            temporality,
+            monotonic,
+            ctx.resource,
+            ctx.scope_name,
+            ctx.scope_version,
+            ctx.scope_attributes,
+        ],
+        sort_keys=True,
+    )
     for point in data.data_points:
         try:
             point_attrs = attributes(point.attributes)
-            sid = series_id([*identity_head, point_attrs])
+            sid = _series_id(identity_head, point_attrs)
             row = build(sid, point)
         except (_PointError, TooDeepError) as exc:
             batch.reject(ctx.service, f"metric {name!r}: {exc}")
@@ -242,12 +253,12 @@ def _add_metric(batch: Batch, ctx: _MetricContext, metric: Metric) -> None:
                 temporality,
                 monotonic,
                 ctx.service,
-                ctx.resource,
+                ctx.resource_json,
                 ctx.scope_name,
                 ctx.scope_version,
-                ctx.scope_attributes,
-                point_attrs,
-                metadata,
+                ctx.scope_attributes_json,
+                to_json(point_attrs),
+                to_json(metadata),
                 ctx.schema_url,
             )
         batch.add(table, row, ctx.service)

@@ -5,10 +5,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import orjson
 import psycopg
+from psycopg.types.json import set_json_dumps
 from psycopg_pool import AsyncConnectionPool
 
-__all__ = ["TIERS", "TierInfo", "detect_tier", "ensure_timescaledb", "open_pool"]
+__all__ = [
+    "TIERS",
+    "TierInfo",
+    "configure_connection",
+    "detect_tier",
+    "ensure_timescaledb",
+    "open_pool",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -36,10 +45,24 @@ async def open_pool(url: str, size: int) -> AsyncConnectionPool:
         # A database that went away comes back by itself; keep trying.
         reconnect_timeout=24 * 3600.0,
         check=AsyncConnectionPool.check_connection,
+        configure=configure_connection,
         kwargs={"autocommit": True},
     )
     await pool.open(wait=True, timeout=30.0)
     return pool
+
+
+def _dumps(value: object) -> bytes:
+    # Processing encodes JSONB values itself (see processing._values.to_json);
+    # anything else is encoded here.
+    if isinstance(value, bytes):
+        return value
+    return orjson.dumps(value)
+
+
+async def configure_connection(conn: psycopg.AsyncConnection) -> None:
+    """Make ``conn`` write JSONB values that arrive already encoded as is."""
+    set_json_dumps(_dumps, conn)
 
 
 async def ensure_timescaledb(conn: psycopg.AsyncConnection) -> None:

@@ -57,7 +57,7 @@ def test_sigterm_with_requests_in_flight_keeps_every_acknowledged_record(
                 lambda: (
                     watcher.execute(
                         "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type ="
-                        " 'Lock' AND query LIKE 'COPY logs%%'"
+                        " 'Lock' AND query LIKE 'COPY \"logs\"%%'"
                     ).fetchone()
                     != (0,)
                 ),

@@ -153,7 +153,7 @@ def test_inflight_bound_refuses_with_retry_hints(own_cluster: Cluster) -> None:
                 lambda: (
                     watcher.execute(
                         "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type ="
-                        " 'Lock' AND query LIKE 'COPY logs%%'"
+                        " 'Lock' AND query LIKE 'COPY \"logs\"%%'"
                     ).fetchone()
                     == (1,)
                 ),
