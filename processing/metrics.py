@@ -8,8 +8,9 @@ database. Temporality is stored as sent; conversion to deltas happens later.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from typing import Any
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
@@ -51,15 +52,18 @@ class _PointError(ValueError):
 
 
 def series_id(identity: Sequence[Any]) -> int:
-    """A stable signed 64-bit id for a series identity."""
-    return _series_id(to_json(identity[:-1], sort_keys=True), identity[-1])
+    """A stable signed 64-bit id for a series identity: the metric's fields
+    followed by the point attributes."""
+    head = to_json(list(identity[:-1]), sort_keys=True)
+    return _series_id(head, to_json(identity[-1], sort_keys=True))
 
 
-def _series_id(head: bytes, point_attrs: dict[str, Any]) -> int:
-    # The identity is the metric's fields (encoded once per metric) and the
-    # point attributes, both as JSON with sorted keys.
+def _series_id(head: bytes, point_attrs_json: bytes) -> int:
+    # Both parts are JSON with sorted keys, so the same identity always
+    # hashes alike, in every process. Changing this encoding changes every
+    # id: it is part of the schema.
     digest = hashlib.blake2b(head, digest_size=8)
-    digest.update(to_json(point_attrs, sort_keys=True))
+    digest.update(point_attrs_json)
     return int.from_bytes(digest.digest(), "big", signed=True)
 
 
@@ -94,8 +98,13 @@ def _exemplars(exemplars: Sequence[Exemplar]) -> bytes | None:
     return to_json(out)
 
 
+# The points of one export usually share their time and start time, so the
+# conversion is memoised.
+_to_datetime = functools.lru_cache(maxsize=1024)(from_unix_nano)
+
+
 def _time(point: Any) -> Any:
-    time = from_unix_nano(point.time_unix_nano)
+    time = _to_datetime(point.time_unix_nano)
     if time is None:
         msg = "data point has no time_unix_nano"
         raise _PointError(msg)
@@ -114,7 +123,7 @@ def _number_row(sid: int, p: NumberDataPoint) -> Row:
     return (
         _time(p),
         sid,
-        from_unix_nano(p.start_time_unix_nano),
+        _to_datetime(p.start_time_unix_nano),
         value,
         int_value,
         p.flags,
@@ -132,7 +141,7 @@ def _histogram_row(sid: int, p: HistogramDataPoint) -> Row:
     return (
         _time(p),
         sid,
-        from_unix_nano(p.start_time_unix_nano),
+        _to_datetime(p.start_time_unix_nano),
         _count(p.count, "count"),
         _optional(p, "sum"),
         _optional(p, "min"),
@@ -148,7 +157,7 @@ def _exp_histogram_row(sid: int, p: ExponentialHistogramDataPoint) -> Row:
     return (
         _time(p),
         sid,
-        from_unix_nano(p.start_time_unix_nano),
+        _to_datetime(p.start_time_unix_nano),
         _count(p.count, "count"),
         _optional(p, "sum"),
         _optional(p, "min"),
@@ -169,7 +178,7 @@ def _summary_row(sid: int, p: SummaryDataPoint) -> Row:
     return (
         _time(p),
         sid,
-        from_unix_nano(p.start_time_unix_nano),
+        _to_datetime(p.start_time_unix_nano),
         _count(p.count, "count"),
         p.sum,
         [q.quantile for q in p.quantile_values],
@@ -212,7 +221,9 @@ class _MetricContext:
         self.schema_url = schema_url
 
 
-def _add_metric(batch: Batch, ctx: _MetricContext, metric: Metric) -> None:
+def _add_metric(
+    batch: Batch, ctx: _MetricContext, metric: Metric, known: Container[int]
+) -> None:
     kind = metric.WhichOneof("data")
     if kind is None:
         return
@@ -220,7 +231,7 @@ def _add_metric(batch: Batch, ctx: _MetricContext, metric: Metric) -> None:
     table, build = _ROW_BUILDERS[kind]
     name = clean_text(metric.name)
     unit = clean_text(metric.unit)
-    metadata = attributes(metric.metadata) if metric.metadata else {}
+    metadata_json = to_json(attributes(metric.metadata) if metric.metadata else {})
     identity_head = to_json(
         [
             name,
@@ -237,13 +248,14 @@ def _add_metric(batch: Batch, ctx: _MetricContext, metric: Metric) -> None:
     )
     for point in data.data_points:
         try:
-            point_attrs = attributes(point.attributes)
-            sid = _series_id(identity_head, point_attrs)
+            attrs_json = to_json(attributes(point.attributes), sort_keys=True)
+            sid = _series_id(identity_head, attrs_json)
             row = build(sid, point)
         except (_PointError, TooDeepError) as exc:
             batch.reject(ctx.service, f"metric {name!r}: {exc}")
             continue
-        if sid not in batch.series:
+        # A series the writer has committed needs no catalogue row again.
+        if sid not in known and sid not in batch.series:
             batch.series[sid] = (
                 sid,
                 name,
@@ -257,8 +269,8 @@ def _add_metric(batch: Batch, ctx: _MetricContext, metric: Metric) -> None:
                 ctx.scope_name,
                 ctx.scope_version,
                 ctx.scope_attributes_json,
-                to_json(point_attrs),
-                to_json(metadata),
+                attrs_json,
+                metadata_json,
                 ctx.schema_url,
             )
         batch.add(table, row, ctx.service)
@@ -269,8 +281,16 @@ def _points(metric: Metric) -> int:
     return 0 if kind is None else len(getattr(metric, kind).data_points)
 
 
-def metrics_batch(request: ExportMetricsServiceRequest, nbytes: int = 0) -> Batch:
-    """Flatten a metrics export request into series and point rows."""
+def metrics_batch(
+    request: ExportMetricsServiceRequest,
+    nbytes: int = 0,
+    known: Container[int] = frozenset(),
+) -> Batch:
+    """Flatten a metrics export request into series and point rows.
+
+    ``known`` holds series ids already in the catalogue; only series outside
+    it get a catalogue row.
+    """
     batch = Batch("metrics", nbytes=nbytes)
     for resource_metrics in request.resource_metrics:
         for scope_metrics in resource_metrics.scope_metrics:
@@ -286,5 +306,5 @@ def metrics_batch(request: ExportMetricsServiceRequest, nbytes: int = 0) -> Batc
                     batch.reject("unknown_service", f"resource or scope {exc}")
                 continue
             for metric in scope_metrics.metrics:
-                _add_metric(batch, ctx, metric)
+                _add_metric(batch, ctx, metric, known)
     return batch

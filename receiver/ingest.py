@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -40,6 +40,9 @@ class Sink(Protocol):
     def release(self, nbytes: int) -> None: ...
 
     async def write(self, batch: Batch) -> None: ...
+
+    @property
+    def known_series(self) -> Container[int]: ...
 
 
 class Counts(Protocol):
@@ -110,7 +113,8 @@ class Ingestor:
         """Store a metrics export request of ``nbytes`` encoded bytes."""
         self._admit(nbytes, "metrics", lambda: _points_per_service(request))
         try:
-            return await self._store(metrics_batch(request, nbytes))
+            batch = metrics_batch(request, nbytes, self._sink.known_series)
+            return await self._store(batch)
         finally:
             self._sink.release(nbytes)
 

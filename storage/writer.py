@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 
 import psycopg
@@ -78,6 +78,11 @@ class Writer:
     def available(self) -> bool:
         """False while the database is known to be unreachable."""
         return self._available
+
+    @property
+    def known_series(self) -> Container[int]:
+        """Series ids this writer has seen committed to the catalogue."""
+        return self._known_series.keys()
 
     @property
     def inflight_bytes(self) -> int:
