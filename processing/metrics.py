@@ -62,9 +62,8 @@ def _series_id(head: bytes, point_attrs_json: bytes) -> int:
     # Both parts are JSON with sorted keys, so the same identity always
     # hashes alike, in every process. Changing this encoding changes every
     # id: it is part of the schema.
-    digest = hashlib.blake2b(head, digest_size=8)
-    digest.update(point_attrs_json)
-    return int.from_bytes(digest.digest(), "big", signed=True)
+    digest = hashlib.blake2b(head + point_attrs_json, digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _count(value: int, name: str) -> int:
@@ -127,7 +126,7 @@ def _number_row(sid: int, p: NumberDataPoint) -> Row:
         value,
         int_value,
         p.flags,
-        _exemplars(p.exemplars),
+        _exemplars(p.exemplars) if p.exemplars else None,
     )
 
 
@@ -246,6 +245,8 @@ def _add_metric(
         ],
         sort_keys=True,
     )
+    rows = batch.rows.setdefault(table, [])
+    before = len(rows)
     for point in data.data_points:
         try:
             attrs_json = to_json(attributes(point.attributes), sort_keys=True)
@@ -273,7 +274,8 @@ def _add_metric(
                 metadata_json,
                 ctx.schema_url,
             )
-        batch.add(table, row, ctx.service)
+        rows.append(row)
+    batch.accepted[ctx.service] += len(rows) - before
 
 
 def _points(metric: Metric) -> int:

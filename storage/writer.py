@@ -157,7 +157,10 @@ class Writer:
                     return
                 continue
             wait_s = self._oldest + delay_s - time.monotonic()
-            if wait_s > 0 and not self._full() and not self._closing:
+            # Gather more rows only while another flush is running: an idle
+            # writer commits at once, a busy one groups what arrives meanwhile.
+            busy = bool(self._flush_tasks)
+            if busy and wait_s > 0 and not self._full() and not self._closing:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), wait_s)
                 self._wakeup.clear()
@@ -183,6 +186,8 @@ class Writer:
             await self._commit_or_split(taken)
         finally:
             self._flushes.release()
+            if self._pending:
+                self._wakeup.set()
 
     async def _commit_or_split(self, taken: list[_Pending]) -> None:
         try:
@@ -211,7 +216,7 @@ class Writer:
             if new_series:
                 await _insert_series(conn, new_series)
             for name, table in TABLES.items():
-                rows = [b.rows[name] for b in batches if name in b.rows]
+                rows = [b.rows[name] for b in batches if b.rows.get(name)]
                 if rows:
                     await _copy(conn, name, table.column_names, table.types, rows)
         self.commits += 1

@@ -97,7 +97,7 @@ def test_unstorable_points_are_rejected_with_reasons() -> None:
     assert "2 bucket counts for 2 bounds" in message
     assert "exceeds the largest storable count" in message
     assert "no time_unix_nano" in message
-    assert METRIC_HISTOGRAMS.name not in batch.rows
+    assert not batch.rows.get(METRIC_HISTOGRAMS.name)
     (row,) = batch.rows[METRIC_POINTS.name]
     point = dict(zip(METRIC_POINTS.column_names, row, strict=True))
     assert point["int_value"] == 2**62 + 1
