@@ -1,1 +1,5 @@
 """Benchmarks: throughput and memory, measured, never asserted by tests."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -72,10 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="benchmarks")
     bench_kinds = bench.add_subparsers(dest="bench", required=True)
     ingest = bench_kinds.add_parser(
-        "ingest", help="OTLP/HTTP ingest throughput against a running server"
+        "ingest",
+        help="OTLP/HTTP ingest throughput of a flowguard serve it starts, "
+        "against raw COPY",
     )
     ingest.add_argument("--seconds", type=float, default=20.0)
-    ingest.add_argument("--senders", type=int, default=4)
+    ingest.add_argument("--senders", type=int, default=8)
     return parser
 
 
