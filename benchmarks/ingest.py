@@ -172,7 +172,7 @@ def _run_all(
 
 
 def run_benchmark(
-    settings: Settings, *, seconds: float = 20.0, senders: int = 4
+    settings: Settings, *, seconds: float = 20.0, senders: int = 8
 ) -> int:
     """Run every phase, print the table and the JSON line; return an exit code.
 
