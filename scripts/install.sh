@@ -14,4 +14,8 @@ if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e "$target"
+if [ "${FLOWGUARD_EDITABLE:-1}" = 1 ]; then
+    .venv/bin/python -m pip install -q -e "$target"
+else
+    .venv/bin/python -m pip install -q "$target"
+fi

