@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
@@ -73,27 +74,36 @@ class OtlpGrpcServer:
         self._server: grpc.aio.Server | None = None
         self.port = port
 
-    async def _export_logs(
-        self, data: bytes, context: grpc.aio.ServicerContext
+    async def _export(
+        self,
+        data: bytes,
+        context: grpc.aio.ServicerContext,
+        store: Callable[[bytes], Awaitable[Message]],
     ) -> bytes:
         try:
-            request = parse(data, PROTOBUF, ExportLogsServiceRequest)
-            result = await self._ingestor.logs(request, len(data))
+            response = await store(data)
         except FlowGuardError as exc:
             await _refuse(context, exc, self._retry_after_s)
             raise
-        return bytes(logs_response(result).SerializeToString())
+        return bytes(response.SerializeToString())
+
+    async def _store_logs(self, data: bytes) -> Message:
+        request = parse(data, PROTOBUF, ExportLogsServiceRequest)
+        return logs_response(await self._ingestor.logs(request, len(data)))
+
+    async def _store_metrics(self, data: bytes) -> Message:
+        request = parse(data, PROTOBUF, ExportMetricsServiceRequest)
+        return metrics_response(await self._ingestor.metrics(request, len(data)))
+
+    async def _export_logs(
+        self, data: bytes, context: grpc.aio.ServicerContext
+    ) -> bytes:
+        return await self._export(data, context, self._store_logs)
 
     async def _export_metrics(
         self, data: bytes, context: grpc.aio.ServicerContext
     ) -> bytes:
-        try:
-            request = parse(data, PROTOBUF, ExportMetricsServiceRequest)
-            result = await self._ingestor.metrics(request, len(data))
-        except FlowGuardError as exc:
-            await _refuse(context, exc, self._retry_after_s)
-            raise
-        return bytes(metrics_response(result).SerializeToString())
+        return await self._export(data, context, self._store_metrics)
 
     async def _export_traces(
         self, data: bytes, context: grpc.aio.ServicerContext

@@ -15,7 +15,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 
 from tests.clusters import Cluster
 from tests.servers import JSON_HEADERS, PROTOBUF_HEADERS, Server, get_json, post
-from tests.wait import until
+from tests.wait import copies_waiting_on_a_lock, until
 
 
 def _request(prefix: str, count: int) -> bytes:
@@ -54,13 +54,7 @@ def test_sigterm_with_requests_in_flight_keeps_every_acknowledged_record(
             for sender in senders:
                 sender.start()
             until(
-                lambda: (
-                    watcher.execute(
-                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type ="
-                        " 'Lock' AND query LIKE 'COPY \"logs\"%%'"
-                    ).fetchone()
-                    != (0,)
-                ),
+                lambda: copies_waiting_on_a_lock(watcher) >= 1,
                 what="a held COPY",
             )
             assert server.process is not None

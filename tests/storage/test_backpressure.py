@@ -20,7 +20,7 @@ from opentelemetry.sdk.resources import Resource
 
 from tests.clusters import Cluster
 from tests.servers import PROTOBUF_HEADERS, Server, get_json, post
-from tests.wait import until
+from tests.wait import copies_waiting_on_a_lock, until
 
 
 class RecordingExporter(LogRecordExporter):
@@ -150,13 +150,7 @@ def test_inflight_bound_refuses_with_retry_hints(own_cluster: Cluster) -> None:
             )
             held.start()
             until(
-                lambda: (
-                    watcher.execute(
-                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type ="
-                        " 'Lock' AND query LIKE 'COPY \"logs\"%%'"
-                    ).fetchone()
-                    == (1,)
-                ),
+                lambda: copies_waiting_on_a_lock(watcher) == 1,
                 what="the held COPY",
             )
             status, headers, _ = post(
