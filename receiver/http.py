@@ -87,12 +87,14 @@ Export = Callable[[bytes, str], Awaitable[Message]]
 
 
 def _handler(
-    export: Export, limit: int, retry_after_s: int
+    export: Export, check_capacity: Callable[[], None], limit: int, retry_after_s: int
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handle(request: web.Request) -> web.Response:
         encoding = JSON
         try:
             encoding = media_type(request.headers.get("Content-Type"))
+            # Refuse before reading up to a whole body into memory.
+            check_capacity()
             raw = await _read_body(request, limit)
             data = decompress(raw, request.headers.get("Content-Encoding"), limit)
             response = await export(data, encoding)
@@ -120,16 +122,28 @@ def otlp_http_app(
 
     app = web.Application(client_max_size=max_request_bytes + 1)
     app.router.add_post(
-        "/v1/logs", _handler(export_logs, max_request_bytes, retry_after_s)
+        "/v1/logs",
+        _handler(
+            export_logs,
+            lambda: ingestor.check_capacity("logs"),
+            max_request_bytes,
+            retry_after_s,
+        ),
     )
     app.router.add_post(
-        "/v1/metrics", _handler(export_metrics, max_request_bytes, retry_after_s)
+        "/v1/metrics",
+        _handler(
+            export_metrics,
+            lambda: ingestor.check_capacity("metrics"),
+            max_request_bytes,
+            retry_after_s,
+        ),
     )
-    app.router.add_post("/v1/traces", _traces_handler(max_request_bytes))
+    app.router.add_post("/v1/traces", _traces_handler())
     return app
 
 
-def _traces_handler(limit: int) -> Callable[[web.Request], Awaitable[web.Response]]:
+def _traces_handler() -> Callable[[web.Request], Awaitable[web.Response]]:
     # Trace exporters pointed here get a clear, permanent answer rather
     # than a bare 404, so they stop retrying.
     async def handle(request: web.Request) -> web.Response:

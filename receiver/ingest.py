@@ -118,6 +118,20 @@ class Ingestor:
         finally:
             self._sink.release(nbytes)
 
+    def check_capacity(self, signal: str) -> None:
+        """Refuse at once, before a body is read, when nothing more fits.
+
+        Raises:
+            StorageUnavailableError: the database is down.
+            BackpressureError: the in-flight bound is already reached.
+        """
+        try:
+            self._sink.admit(0)
+        except FlowGuardError as exc:
+            # The body is not read, so its records and service are unknown.
+            self._ledger.count(UNKNOWN_SERVICE, signal, "refused", 0, str(exc))
+            raise
+
     def _admit(
         self, nbytes: int, signal: str, per_service: Callable[[], Counter[str]]
     ) -> None:
