@@ -120,8 +120,9 @@ def _grpc_export(server: Server, payload: bytes) -> Any:
 
 
 def test_inflight_bound_refuses_with_retry_hints(own_cluster: Cluster) -> None:
-    """Past the in-flight byte bound, HTTP answers 503 with Retry-After and
-    gRPC UNAVAILABLE with RetryInfo; the held request is still stored."""
+    """Past the in-flight byte bound, HTTP answers 503 with Retry-After before
+    reading the body and gRPC UNAVAILABLE with RetryInfo; the ledger counts
+    both refusals and the held request is still stored."""
     from google.rpc import error_details_pb2, status_pb2
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
         ExportLogsServiceRequest,
@@ -132,11 +133,14 @@ def test_inflight_bound_refuses_with_retry_hints(own_cluster: Cluster) -> None:
         url, FLOWGUARD_MAX_INFLIGHT_BYTES="1000", FLOWGUARD_BATCH_MAX_BYTES="1000"
     ).start()
     request = ExportLogsServiceRequest()
+    # The held request alone is over the bound: it is admitted because
+    # nothing else is in flight, and everything after it must wait.
+    held_body = "held" + "." * 1500
     request.resource_logs.add().scope_logs.add().log_records.add().body.string_value = (
-        "held"
+        held_body
     )
     payload = request.SerializeToString()
-    request.resource_logs[0].scope_logs[0].log_records[0].body.string_value = "x" * 2000
+    request.resource_logs[0].scope_logs[0].log_records[0].body.string_value = "x" * 20
     too_much = request.SerializeToString()
     try:
         with (
@@ -169,8 +173,16 @@ def test_inflight_bound_refuses_with_retry_hints(own_cluster: Cluster) -> None:
             assert retry.retry_delay.seconds == 1
         held.join(timeout=30)
         with psycopg.connect(url) as conn:
-            assert conn.execute("SELECT body FROM logs").fetchall() == [("held",)]
+            assert conn.execute("SELECT body FROM logs").fetchall() == [(held_body,)]
         _, health = get_json(f"{server.api}/api/health")
         assert health["ledger_this_process"]["logs"]["accepted"] == 1
     finally:
         server.stop()
+    with psycopg.connect(url) as conn:
+        refused = conn.execute(
+            "SELECT service, sum(records), sum(requests) FROM ingest_ledger"
+            " WHERE outcome = 'refused' GROUP BY service ORDER BY service"
+        ).fetchall()
+    # HTTP refuses before reading the body (service unknown, no records
+    # counted); gRPC has decoded the request and counts its one record.
+    assert refused == [("unknown_service", 1, 2)]
