@@ -41,7 +41,7 @@ from storage.schema import (
     METRIC_SUMMARIES,
 )
 
-__all__ = ["metrics_batch", "series_id"]
+__all__ = ["SeriesIds", "metrics_batch", "series_id"]
 
 _INT64_MAX = 2**63 - 1
 _TEMPORALITY = {0: "unspecified", 1: "delta", 2: "cumulative"}
@@ -56,6 +56,36 @@ def series_id(identity: Sequence[Any]) -> int:
     followed by the point attributes."""
     head = to_json(list(identity[:-1]), sort_keys=True)
     return _series_id(head, to_json(identity[-1], sort_keys=True))
+
+
+class SeriesIds:
+    """Series ids already derived, by metric identity and point attributes.
+
+    Deriving an id means converting the point attributes, encoding them as
+    sorted JSON and hashing; most points belong to series seen a moment
+    ago, so the result is remembered by the attributes' protobuf bytes.
+    The memo is cleared when it reaches ``max_entries``.
+    """
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self._ids: dict[tuple[int, bytes], tuple[int, bytes]] = {}
+        self._max_entries = max_entries
+
+    def get(self, head: bytes, head_key: int, point: Any) -> tuple[int, bytes]:
+        """The series id and attribute JSON of ``point`` under ``head``.
+
+        Raises:
+            TooDeepError: the attributes nest too deep to store.
+        """
+        key = (head_key, b"".join([kv.SerializeToString() for kv in point.attributes]))
+        found = self._ids.get(key)
+        if found is None:
+            attrs_json = to_json(attributes(point.attributes), sort_keys=True)
+            found = (_series_id(head, attrs_json), attrs_json)
+            if len(self._ids) >= self._max_entries:
+                self._ids.clear()
+            self._ids[key] = found
+        return found
 
 
 def _series_id(head: bytes, point_attrs_json: bytes) -> int:
@@ -221,7 +251,11 @@ class _MetricContext:
 
 
 def _add_metric(
-    batch: Batch, ctx: _MetricContext, metric: Metric, known: Container[int]
+    batch: Batch,
+    ctx: _MetricContext,
+    metric: Metric,
+    known: Container[int],
+    ids: SeriesIds,
 ) -> None:
     kind = metric.WhichOneof("data")
     if kind is None:
@@ -245,12 +279,13 @@ def _add_metric(
         ],
         sort_keys=True,
     )
+    # A digest of the identity keys the memo, so it need not hold the bytes.
+    head_key = _series_id(identity_head, b"")
     rows = batch.rows.setdefault(table, [])
     before = len(rows)
     for point in data.data_points:
         try:
-            attrs_json = to_json(attributes(point.attributes), sort_keys=True)
-            sid = _series_id(identity_head, attrs_json)
+            sid, attrs_json = ids.get(identity_head, head_key, point)
             row = build(sid, point)
         except (_PointError, TooDeepError) as exc:
             batch.reject(ctx.service, f"metric {name!r}: {exc}")
@@ -287,12 +322,15 @@ def metrics_batch(
     request: ExportMetricsServiceRequest,
     nbytes: int = 0,
     known: Container[int] = frozenset(),
+    ids: SeriesIds | None = None,
 ) -> Batch:
     """Flatten a metrics export request into series and point rows.
 
     ``known`` holds series ids already in the catalogue; only series outside
-    it get a catalogue row.
+    it get a catalogue row. ``ids`` remembers derived series ids across
+    calls; without it, each call starts afresh.
     """
+    ids = SeriesIds() if ids is None else ids
     batch = Batch("metrics", nbytes=nbytes)
     for resource_metrics in request.resource_metrics:
         for scope_metrics in resource_metrics.scope_metrics:
@@ -308,5 +346,5 @@ def metrics_batch(
                     batch.reject("unknown_service", f"resource or scope {exc}")
                 continue
             for metric in scope_metrics.metrics:
-                _add_metric(batch, ctx, metric, known)
+                _add_metric(batch, ctx, metric, known, ids)
     return batch

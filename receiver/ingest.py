@@ -25,7 +25,7 @@ from flowguard.errors import FlowGuardError, StorageError
 from processing._values import UNKNOWN_SERVICE
 from processing.batch import Batch
 from processing.logs import logs_batch
-from processing.metrics import metrics_batch
+from processing.metrics import SeriesIds, metrics_batch
 
 __all__ = ["IngestResult", "Ingestor", "Sink"]
 
@@ -96,6 +96,7 @@ class Ingestor:
     def __init__(self, sink: Sink, ledger: Counts) -> None:
         self._sink = sink
         self._ledger = ledger
+        self._series_ids = SeriesIds()
 
     async def logs(
         self, request: ExportLogsServiceRequest, nbytes: int
@@ -113,7 +114,9 @@ class Ingestor:
         """Store a metrics export request of ``nbytes`` encoded bytes."""
         self._admit(nbytes, "metrics", lambda: _points_per_service(request))
         try:
-            batch = metrics_batch(request, nbytes, self._sink.known_series)
+            batch = metrics_batch(
+                request, nbytes, self._sink.known_series, self._series_ids
+            )
             return await self._store(batch)
         finally:
             self._sink.release(nbytes)
