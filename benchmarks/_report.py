@@ -19,6 +19,7 @@ class Run:
 
     seconds: float
     senders: int
+    workers: int
     records_per_request: int
     copy_rows_per_transaction: int
     tier: TierInfo
@@ -28,7 +29,7 @@ class Run:
 class SignalResult:
     """Every figure measured for one signal; rates are per second, MB 10^6 B.
 
-    ``server_cpu_percent`` is the server process's CPU time over the timed
+    ``server_cpu_percent`` is the server processes' CPU time over the timed
     wall clock: 100 means one core busy all the time. ``machine_cpu_percent``
     is the busy share of all the machine's CPUs meanwhile.
     """
@@ -77,7 +78,8 @@ def _heading(run: Run) -> str:
     version = tier.server_version.split()[0]
     timescaledb = tier.timescaledb_version or "absent"
     return (
-        f"flowguard ingest: {run.senders} senders, {run.seconds:g} s per phase, "
+        f"flowguard ingest: {run.senders} senders, {run.workers} server "
+        f"worker(s), {run.seconds:g} s per phase, "
         f"{run.records_per_request} records per request, "
         f"COPY {run.copy_rows_per_transaction} rows per transaction\n"
         f"tier {tier.tier}: PostgreSQL {version}, TimescaleDB {timescaledb}; "
@@ -102,6 +104,7 @@ def summary(results: Sequence[SignalResult], run: Run) -> dict[str, Any]:
         "benchmark": "flowguard-ingest",
         "seconds": run.seconds,
         "senders": run.senders,
+        "workers": run.workers,
         "cpus": os.cpu_count(),
         "records_per_request": run.records_per_request,
         "copy_rows_per_transaction": run.copy_rows_per_transaction,

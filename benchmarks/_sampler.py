@@ -1,4 +1,4 @@
-"""Peak memory and CPU time of one process, sampled on a background thread."""
+"""Peak memory and CPU time of the server, sampled on a background thread."""
 
 from __future__ import annotations
 
@@ -16,8 +16,17 @@ def _idle(times: Any) -> float:
     return float(times.idle + getattr(times, "iowait", 0.0))
 
 
+def _server_processes(pid: int) -> list[psutil.Process]:
+    # The server and, with FLOWGUARD_WORKERS, its worker processes; never
+    # other children such as an embedded database.
+    server = psutil.Process(pid)
+    workers = [c for c in server.children() if "--worker" in c.cmdline()]
+    return [server, *workers]
+
+
 class ProcessSampler:
-    """Samples the RSS of one process (not its children) until closed.
+    """Samples the RSS of the server (with its workers, not other children)
+    until closed; RSS and CPU time are summed over those processes.
 
     Use as a context manager. ``first_rss_bytes`` is the sample taken on
     entry, ``peak_rss_bytes`` the largest, and ``cpu_s`` the user and
@@ -27,7 +36,7 @@ class ProcessSampler:
     """
 
     def __init__(self, pid: int, interval_s: float = 0.1) -> None:
-        self._process = psutil.Process(pid)
+        self._processes = _server_processes(pid)
         self._interval_s = interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -41,12 +50,15 @@ class ProcessSampler:
         self.machine_busy = 0.0
 
     def _cpu(self) -> float:
-        times = self._process.cpu_times()
-        return float(times.user + times.system)
+        total = 0.0
+        for process in self._processes:
+            times = process.cpu_times()
+            total += times.user + times.system
+        return total
 
     def _sample(self) -> bool:
         try:
-            rss = int(self._process.memory_info().rss)
+            rss = sum(int(p.memory_info().rss) for p in self._processes)
         except psutil.Error:
             # The process is gone; the samples taken so far stand.
             return False

@@ -165,7 +165,12 @@ def _run_all(
         tier = _tier(postgres)
         rows_per_transaction = settings.batch_max_rows
         run = _report.Run(
-            seconds, senders, RECORDS_PER_REQUEST, rows_per_transaction, tier
+            seconds,
+            senders,
+            settings.workers,
+            RECORDS_PER_REQUEST,
+            rows_per_transaction,
+            tier,
         )
         results = [_measure(postgres, settings, name, run) for name in SIGNALS]
     return results, run

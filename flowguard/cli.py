@@ -20,22 +20,31 @@ logger = logging.getLogger("flowguard")
 def _setup_logging(level: str) -> None:
     logging.basicConfig(
         level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
 
 
-async def _serve(settings: Settings) -> int:
-    from flowguard.service import Service
-
-    service = Service(settings)
+def _stop_on_signals() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+async def _serve(settings: Settings, worker: bool) -> int:
+    from flowguard.service import Service
+    from flowguard.workers import Supervisor, signal_ready
+
+    stop = _stop_on_signals()
+    if settings.workers > 1 and not worker:
+        return await Supervisor(settings).run(stop)
+    service = Service(settings, reuse_port=worker)
     try:
         await service.start()
-        logger.info("flowguard ready")
+        signal_ready()
+        logger.info("worker ready" if worker else "flowguard ready")
         await stop.wait()
         logger.info("stopping: flushing accepted data")
     finally:
@@ -67,7 +76,9 @@ def _parser() -> argparse.ArgumentParser:
         description="OpenTelemetry backend: OTLP logs and metrics into TimescaleDB.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="run the receivers, writer and API")
+    serve = commands.add_parser("serve", help="run the receivers, writer and API")
+    # Set by the supervisor for the processes it starts (FLOWGUARD_WORKERS).
+    serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     commands.add_parser("migrate", help="apply pending database migrations and exit")
     bench = commands.add_parser("bench", help="benchmarks")
     bench_kinds = bench.add_subparsers(dest="bench", required=True)
@@ -91,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     _setup_logging(settings.log_level)
     if args.command == "serve":
-        return asyncio.run(_serve(settings))
+        return asyncio.run(_serve(settings, args.worker))
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
     from benchmarks.ingest import run_benchmark

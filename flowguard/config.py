@@ -18,6 +18,7 @@ FLOWGUARD_BATCH_MAX_ROWS       batch_max_rows              5000
 FLOWGUARD_BATCH_MAX_BYTES      batch_max_bytes             4 MiB
 FLOWGUARD_BATCH_DELAY_MS       batch_delay_ms              5
 FLOWGUARD_POOL_SIZE            pool_size                   4
+FLOWGUARD_WORKERS              workers                     1
 FLOWGUARD_RETRY_AFTER_S        retry_after_s               1
 FLOWGUARD_LOG_LEVEL            log_level                   INFO
 =============================  ==========================  ===================
@@ -60,6 +61,7 @@ class Settings:
     batch_max_bytes: int = 4 * _MIB
     batch_delay_ms: int = 5
     pool_size: int = 4
+    workers: int = 1
     retry_after_s: int = 1
     log_level: str = "INFO"
 
@@ -132,6 +134,7 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "batch_max_bytes": _integer,
     "batch_delay_ms": _integer,
     "pool_size": _integer,
+    "workers": _integer,
     "retry_after_s": _integer,
     "log_level": _log_level,
 }

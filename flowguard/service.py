@@ -58,8 +58,9 @@ def _site_port(runner: web.AppRunner) -> int:
 class Service:
     """FlowGuard's long-lived parts, wired together."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, reuse_port: bool = False) -> None:
         self._settings = settings
+        self._reuse_port = reuse_port
         self._embedded: EmbeddedPostgres | None = None
         self._pool: AsyncConnectionPool | None = None
         self._writer: Writer | None = None
@@ -100,7 +101,12 @@ class Service:
         ingestor = Ingestor(self._writer, self._ledger)
 
         self._grpc = OtlpGrpcServer(
-            ingestor, s.bind, s.otlp_grpc_port, s.max_request_bytes, s.retry_after_s
+            ingestor,
+            s.bind,
+            s.otlp_grpc_port,
+            s.max_request_bytes,
+            s.retry_after_s,
+            reuse_port=self._reuse_port,
         )
         await self._grpc.start()
         logger.info("otlp grpc listening on %s:%d", s.bind, self._grpc.port)
@@ -129,7 +135,9 @@ class Service:
         runner = web.AppRunner(app, auto_decompress=False, access_log=None)
         await runner.setup()
         self._runners.append(runner)
-        site = web.TCPSite(runner, self._settings.bind, port)
+        site = web.TCPSite(
+            runner, self._settings.bind, port, reuse_port=self._reuse_port
+        )
         await site.start()
         return _site_port(runner)
 

@@ -66,8 +66,10 @@ class OtlpGrpcServer:
         port: int,
         max_request_bytes: int,
         retry_after_s: int,
+        reuse_port: bool = False,
     ) -> None:
         self._ingestor = ingestor
+        self._reuse_port = reuse_port
         self._address = f"{bind}:{port}"
         self._retry_after_s = retry_after_s
         self._max_request_bytes = max_request_bytes
@@ -135,7 +137,9 @@ class OtlpGrpcServer:
         server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", self._max_request_bytes),
-                ("grpc.so_reuseport", 0),
+                # Only worker processes share a port; otherwise a second
+                # server on the same port must fail to start.
+                ("grpc.so_reuseport", int(self._reuse_port)),
             ]
         )
         server.add_generic_rpc_handlers(self._handlers())

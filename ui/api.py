@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -90,6 +91,7 @@ def api_app(
         body = {
             "status": "ok" if reachable else "degraded",
             "version": __version__,
+            "process": os.getpid(),
             "tier": tier.tier,
             "database": {
                 "reachable": reachable,
