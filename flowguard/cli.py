@@ -9,6 +9,8 @@ import signal
 import sys
 from collections.abc import Sequence
 
+import psycopg
+
 from flowguard.config import Settings, load_settings
 from flowguard.errors import ConfigError
 
@@ -101,10 +103,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"flowguard: configuration error: {exc}", file=sys.stderr)
         return 2
     _setup_logging(settings.log_level)
-    if args.command == "serve":
-        return asyncio.run(_serve(settings, args.worker))
-    if args.command == "migrate":
-        return asyncio.run(_migrate(settings))
+    try:
+        if args.command == "serve":
+            return asyncio.run(_serve(settings, args.worker))
+        if args.command == "migrate":
+            return asyncio.run(_migrate(settings))
+    except psycopg.OperationalError as exc:
+        # Say what failed without a traceback; the message names the host.
+        logger.error("cannot use the database: %s", str(exc).strip())
+        return 1
     from benchmarks.ingest import run_benchmark
 
     return run_benchmark(settings, seconds=args.seconds, senders=args.senders)

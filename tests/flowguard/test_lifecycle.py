@@ -13,7 +13,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
 )
 
-from tests.clusters import Cluster
+from tests.clusters import Cluster, free_port
 from tests.servers import JSON_HEADERS, PROTOBUF_HEADERS, Server, get_json, post
 from tests.wait import copies_waiting_on_a_lock, until
 
@@ -146,3 +146,27 @@ def test_bad_configuration_is_refused_with_the_setting_named() -> None:
     assert result.returncode == 2
     assert "FLOWGUARD_OTLP_GRPC_PORT" in result.stderr
     assert "'forty'" in result.stderr
+
+
+def test_unreachable_database_at_start_is_a_clear_error() -> None:
+    """A database that cannot be reached stops serve with status 1 and a
+    message naming the server, not a traceback."""
+    port = free_port()
+    result = subprocess.run(
+        [sys.executable, "-m", "flowguard", "serve"],
+        env={
+            "FLOWGUARD_DATABASE_URL": f"postgresql://nobody@127.0.0.1:{port}/x",
+            "FLOWGUARD_OTLP_GRPC_PORT": "0",
+            "FLOWGUARD_OTLP_HTTP_PORT": "0",
+            "FLOWGUARD_HTTP_PORT": "0",
+            "PATH": "/usr/bin:/bin",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "cannot use the database: connection failed" in result.stderr
+    assert f'server at "127.0.0.1", port {port} failed' in result.stderr
+    assert "Traceback" not in result.stderr
