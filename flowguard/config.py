@@ -28,7 +28,6 @@ Environment variables win over the file. Ports may be 0 to pick a free one.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -189,8 +188,3 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         )
         raise ConfigError(msg)
     return settings
-
-
-def replace(settings: Settings, **changes: Any) -> Settings:
-    """Return a copy of ``settings`` with some fields changed."""
-    return dataclasses.replace(settings, **changes)

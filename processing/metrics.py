@@ -41,7 +41,7 @@ from storage.schema import (
     METRIC_SUMMARIES,
 )
 
-__all__ = ["SeriesIds", "metrics_batch", "series_id"]
+__all__ = ["SeriesIds", "metrics_batch"]
 
 _INT64_MAX = 2**63 - 1
 _TEMPORALITY = {0: "unspecified", 1: "delta", 2: "cumulative"}
@@ -49,13 +49,6 @@ _TEMPORALITY = {0: "unspecified", 1: "delta", 2: "cumulative"}
 
 class _PointError(ValueError):
     """A data point that cannot be stored."""
-
-
-def series_id(identity: Sequence[Any]) -> int:
-    """A stable signed 64-bit id for a series identity: the metric's fields
-    followed by the point attributes."""
-    head = to_json(list(identity[:-1]), sort_keys=True)
-    return _series_id(head, to_json(identity[-1], sort_keys=True))
 
 
 class SeriesIds:

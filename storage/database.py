@@ -11,7 +11,6 @@ from psycopg.types.json import set_json_dumps
 from psycopg_pool import AsyncConnectionPool
 
 __all__ = [
-    "TIERS",
     "TierInfo",
     "configure_connection",
     "detect_tier",
@@ -20,8 +19,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-TIERS = ("timescale", "timescale-apache", "postgres")
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,10 +84,6 @@ class Writer:
         """Series ids this writer has seen committed to the catalogue."""
         return self._known_series.keys()
 
-    @property
-    def inflight_bytes(self) -> int:
-        return self._inflight_bytes
-
     async def start(self) -> None:
         """Start the flusher task."""
         if self._task is None:
