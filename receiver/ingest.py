@@ -21,7 +21,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
-from flowguard.errors import FlowGuardError, StorageError
+from flowguard.errors import BackpressureError, FlowGuardError, StorageError
 from processing._values import UNKNOWN_SERVICE
 from processing.batch import Batch
 from processing.logs import logs_batch
@@ -62,7 +62,7 @@ class IngestResult:
     message: str
 
 
-def _service_names(resource_attrs: Iterable[KeyValue]) -> str:
+def _service_name(resource_attrs: Iterable[KeyValue]) -> str:
     for kv in resource_attrs:
         if kv.key == "service.name" and kv.value.string_value:
             return str(kv.value.string_value)
@@ -73,7 +73,7 @@ def _logs_per_service(request: ExportLogsServiceRequest) -> Counter[str]:
     counts: Counter[str] = Counter()
     for rl in request.resource_logs:
         n = sum(len(sl.log_records) for sl in rl.scope_logs)
-        counts[_service_names(rl.resource.attributes)] += n
+        counts[_service_name(rl.resource.attributes)] += n
     return counts
 
 
@@ -86,8 +86,16 @@ def _points_per_service(request: ExportMetricsServiceRequest) -> Counter[str]:
                 kind = metric.WhichOneof("data")
                 if kind is not None:
                     n += len(getattr(metric, kind).data_points)
-        counts[_service_names(rm.resource.attributes)] += n
+        counts[_service_name(rm.resource.attributes)] += n
     return counts
+
+
+def _refusal(exc: FlowGuardError) -> str:
+    # Ledger rows are keyed by reason, so a refusal is filed under a fixed
+    # phrase rather than its message, which carries changing numbers.
+    if isinstance(exc, BackpressureError):
+        return "in-flight byte bound reached"
+    return "database unreachable or server stopping"
 
 
 class Ingestor:
@@ -132,7 +140,7 @@ class Ingestor:
             self._sink.admit(0)
         except FlowGuardError as exc:
             # The body is not read, so its records and service are unknown.
-            self._ledger.count(UNKNOWN_SERVICE, signal, "refused", 0, str(exc))
+            self._ledger.count(UNKNOWN_SERVICE, signal, "refused", 0, _refusal(exc))
             raise
 
     def _admit(
@@ -142,7 +150,7 @@ class Ingestor:
             self._sink.admit(nbytes)
         except FlowGuardError as exc:
             for service, n in per_service().items():
-                self._ledger.count(service, signal, "refused", n, str(exc))
+                self._ledger.count(service, signal, "refused", n, _refusal(exc))
             raise
 
     async def _store(self, batch: Batch) -> IngestResult:
@@ -156,7 +164,7 @@ class Ingestor:
             batch.accepted.clear()
         except FlowGuardError as exc:
             for service, n in batch.accepted.items():
-                self._ledger.count(service, batch.signal, "refused", n, str(exc))
+                self._ledger.count(service, batch.signal, "refused", n, _refusal(exc))
             raise
         self._record(batch)
         accepted = sum(batch.accepted.values())

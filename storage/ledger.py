@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -37,9 +38,10 @@ SELECT signal, outcome, sum(records)::bigint, sum(requests)::bigint
 FROM ingest_ledger GROUP BY signal, outcome
 """
 
-# A rejection reason is free text; cap it so a flood of distinct messages
-# cannot grow the ledger without bound.
+# A rejection reason is free text; numbers in it are replaced and its length
+# capped, so that distinct values cannot grow the ledger without bound.
 _MAX_REASON = 200
+_NUMBER = re.compile(r"\d+")
 
 
 def _minute() -> datetime:
@@ -61,7 +63,8 @@ class Ledger:
         self, service: str, signal: str, outcome: str, records: int, reason: str = ""
     ) -> None:
         """Add ``records`` for one request's outcome."""
-        key = (_minute(), service, signal, outcome, reason[:_MAX_REASON])
+        reason = _NUMBER.sub("N", reason)[:_MAX_REASON]
+        key = (_minute(), service, signal, outcome, reason)
         self._unsaved[key] += records
         self._unsaved_requests[key] += 1
         self._process[(signal, outcome)] += records
