@@ -12,7 +12,7 @@ import contextlib
 import logging
 import re
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -36,6 +36,13 @@ SET records = ingest_ledger.records + EXCLUDED.records,
 _TOTALS = """
 SELECT signal, outcome, sum(records)::bigint, sum(requests)::bigint
 FROM ingest_ledger GROUP BY signal, outcome
+"""
+
+_BY_SERVICE = """
+SELECT service, signal, outcome, reason, sum(records), sum(requests)
+FROM ingest_ledger WHERE bucket >= date_trunc('minute', now() - %s)
+GROUP BY service, signal, outcome, reason
+ORDER BY sum(records) DESC, service, signal, outcome, reason
 """
 
 # A rejection reason is free text; numbers in it are replaced and its length
@@ -87,6 +94,25 @@ class Ledger:
             bucket = out.setdefault(signal, {})
             bucket[outcome] = bucket.get(outcome, 0) + records
         return out
+
+    async def rows(self, since: timedelta) -> list[dict[str, Any]]:
+        """Counts per service, signal, outcome and reason over ``since``,
+        largest first; this process's counts are saved first."""
+        await self.flush()
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(_BY_SERVICE, (since,))
+            rows = await cur.fetchall()
+        return [
+            {
+                "service": service,
+                "signal": signal,
+                "outcome": outcome,
+                "reason": reason,
+                "records": int(records),
+                "requests": int(requests),
+            }
+            for service, signal, outcome, reason, records, requests in rows
+        ]
 
     async def start(self) -> None:
         if self._task is None:

@@ -1,11 +1,14 @@
-"""The JSON API (first part): health and the simple JSON ingest endpoints."""
+"""The JSON API (first part): health, the ingest ledger and the simple JSON
+ingest endpoints."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import re
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -18,9 +21,26 @@ from storage.database import TierInfo
 from storage.ledger import Ledger
 from ui.simple_ingest import logs_request, metrics_request
 
-__all__ = ["api_app"]
+__all__ = ["api_app", "parse_duration"]
 
 logger = logging.getLogger(__name__)
+
+
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """A duration such as ``90s``, ``15m``, ``1h`` or ``7d``.
+
+    Raises:
+        ValueError: naming the text and the expected form.
+    """
+    match = _DURATION.match(text.strip())
+    if match is None:
+        msg = f"expected a duration such as 15m, 1h or 7d, got {text!r}"
+        raise ValueError(msg)
+    return timedelta(seconds=int(match[1]) * _UNIT_S[match[2]])
 
 
 def _json(
@@ -103,8 +123,20 @@ def api_app(
         }
         return _json(body, 200 if reachable else 503)
 
+    async def ledger_rows(request: web.Request) -> web.Response:
+        try:
+            since = parse_duration(request.query.get("since", "1h"))
+        except ValueError as exc:
+            return _json({"error": str(exc)}, 400)
+        try:
+            rows = await ledger.rows(since)
+        except psycopg.Error as exc:
+            return _json({"error": f"cannot read the ledger: {exc}"}, 503)
+        return _json({"since_s": since.total_seconds(), "rows": rows})
+
     app = web.Application(client_max_size=max_request_bytes)
     app.router.add_get("/api/health", health)
+    app.router.add_get("/api/ledger", ledger_rows)
     app.router.add_post(
         "/api/ingest/logs",
         _ingest_handler(logs_request, ingestor.logs, retry_after_s),
