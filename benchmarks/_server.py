@@ -59,6 +59,7 @@ class ServeProcess:
 
     @property
     def pid(self) -> int:
+        """The process id of the running server."""
         if self._process is None:
             msg = "flowguard serve is not started"
             raise BenchmarkError(msg)

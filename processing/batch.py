@@ -51,10 +51,12 @@ class Batch:
 
     @property
     def row_count(self) -> int:
+        """Rows over all tables."""
         return sum(len(rows) for rows in self.rows.values())
 
     @property
     def rejected_count(self) -> int:
+        """Records that cannot be stored."""
         return sum(r.count for r in self.rejections)
 
     def rejection_message(self) -> str:

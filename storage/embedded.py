@@ -29,6 +29,7 @@ class EmbeddedPostgres:
 
     @property
     def url(self) -> str:
+        """The connection URL of the running server."""
         if self._server is None:
             msg = "the embedded PostgreSQL server is not started"
             raise RuntimeError(msg)

@@ -115,6 +115,7 @@ class Ledger:
         ]
 
     async def start(self) -> None:
+        """Start saving counts every few seconds."""
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="ledger-flush")
 

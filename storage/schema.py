@@ -20,10 +20,12 @@ class Table:
 
     @property
     def column_names(self) -> tuple[str, ...]:
+        """The column names, in COPY order."""
         return tuple(name for name, _ in self.columns)
 
     @property
     def types(self) -> tuple[str, ...]:
+        """The PostgreSQL type names, in COPY order."""
         return tuple(kind for _, kind in self.columns)
 
 
