@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
+from flowguard._ratelimit import RateLimitedWarning
 from flowguard.errors import (
     BackpressureError,
     StorageError,
@@ -73,6 +74,10 @@ class Writer:
         self._task: asyncio.Task[None] | None = None
         self._probe: asyncio.Task[None] | None = None
         self.commits = 0
+        # Counted and rate-limited: a bad sender may trigger it per request.
+        self.refused_warning = RateLimitedWarning(
+            logger, "database refused a batch: %s"
+        )
 
     @property
     def available(self) -> bool:
@@ -195,7 +200,7 @@ class Writer:
             return
         except psycopg.Error as exc:
             if len(taken) == 1:
-                logger.warning("database refused a batch: %s", exc)
+                self.refused_warning(exc)
                 _fail(taken, StorageError(f"the database refused the rows: {exc}"))
                 return
             # One bad request must not fail the others: write each alone.
