@@ -122,6 +122,7 @@ class Service:
                 self._ledger,
                 self.tier,
                 lambda: writer.available,
+                lambda: {"database refused a batch": writer.refused_warning.count},
                 s.max_request_bytes,
                 s.retry_after_s,
             ),

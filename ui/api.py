@@ -94,6 +94,7 @@ def api_app(
     ledger: Ledger,
     tier: TierInfo,
     writer_available: Callable[[], bool],
+    warning_counts: Callable[[], dict[str, int]],
     max_request_bytes: int,
     retry_after_s: int,
 ) -> web.Application:
@@ -120,6 +121,7 @@ def api_app(
             },
             "ledger": totals,
             "ledger_this_process": ledger.process_totals(),
+            "warnings_this_process": warning_counts(),
         }
         return _json(body, 200 if reachable else 503)
 

@@ -94,6 +94,7 @@ def test_embedded_default_serves_and_stops_its_database() -> None:
         assert status == 200
         assert health["tier"] == "postgres"
         assert health["database"]["server_version"].startswith("18")
+        assert health["warnings_this_process"] == {"database refused a batch": 0}
         body = b'{"logs": [{"body": "embedded hello", "service": "e"}]}'
         status, _, answer = post(f"{server.api}/api/ingest/logs", body, JSON_HEADERS)
         assert status == 200, answer

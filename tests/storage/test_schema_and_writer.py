@@ -104,7 +104,7 @@ def test_concurrent_writes_share_commits(database_url: str) -> None:
         assert conn.execute("SELECT count(*) FROM metric_points").fetchone() == (20,)
 
 
-async def _one_bad_among_good(url: str) -> list[Any]:
+async def _one_bad_among_good(url: str) -> tuple[list[Any], int]:
     await prepare_database(url)
     pool = await open_pool(url, 2)
     writer = Writer(pool, WriterSettings(batch_delay_ms=50))
@@ -112,9 +112,10 @@ async def _one_bad_among_good(url: str) -> list[Any]:
     good = metrics_batch(_gauge_request("good.metric", 1.0))
     bad = Batch("metrics", rows={"metric_points": [("not a time",)]})
     try:
-        return await asyncio.gather(
+        results = await asyncio.gather(
             writer.write(good), writer.write(bad), return_exceptions=True
         )
+        return results, writer.refused_warning.count
     finally:
         await writer.stop()
         await pool.close()
@@ -122,7 +123,8 @@ async def _one_bad_among_good(url: str) -> list[Any]:
 
 def test_a_refused_batch_does_not_fail_its_neighbours(database_url: str) -> None:
     """When the database refuses one batch of a group, the others commit."""
-    results = asyncio.run(_one_bad_among_good(database_url))
+    results, warnings = asyncio.run(_one_bad_among_good(database_url))
+    assert warnings == 1
     assert results[0] is None
     assert isinstance(results[1], StorageError)
     with psycopg.connect(database_url) as conn:
