@@ -136,9 +136,9 @@ def _send_metrics(exporter: Any) -> None:
     provider.shutdown()
 
 
-def _post_summary(server: Server) -> None:
+def _post_summary(server: Server, transport: str) -> None:
     # The Python SDK has no instrument that yields summaries, so this point
-    # type is sent as a hand-built OTLP request.
+    # type is sent as a hand-built OTLP request over the same transport.
     request = ExportMetricsServiceRequest()
     rm = request.resource_metrics.add()
     attr = rm.resource.attributes.add()
@@ -152,6 +152,14 @@ def _post_summary(server: Server) -> None:
     for q, v in ((0.5, 1.0), (0.99, 3.5)):
         qv = point.quantile_values.add()
         qv.quantile, qv.value = q, v
+    if transport == "grpc":
+        method = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
+        with grpc.insecure_channel(server.grpc_endpoint) as channel:
+            answer = channel.unary_unary(method)(
+                request.SerializeToString(), timeout=30
+            )
+        assert answer == b""
+        return
     status, _, _ = post(
         f"{server.otlp_http}/v1/metrics",
         request.SerializeToString(),
@@ -211,7 +219,7 @@ def test_sdk_metrics_arrive_for_every_point_type(
     stored with their series, temporality and values."""
     _, metric_exporter = _exporters(transport, server)
     _send_metrics(metric_exporter)
-    _post_summary(server)
+    _post_summary(server, transport)
 
     series = {
         (name, json.dumps(attrs, sort_keys=True)): (kind, temporality, monotonic, unit)
