@@ -22,10 +22,9 @@ _counter = itertools.count()
 class Tier:
     """A running server of one storage tier that hands out fresh databases."""
 
-    def __init__(self, name: str, admin_url: str, cluster: Cluster | None) -> None:
+    def __init__(self, name: str, admin_url: str) -> None:
         self.name = name
         self.admin_url = admin_url
-        self.cluster = cluster
 
     def fresh_database(self) -> str:
         name = f"fg_test_{os.getpid()}_{next(_counter)}"
@@ -51,7 +50,7 @@ def apache_tier() -> Iterator[Tier]:
     cluster = Cluster(PG15_BIN, preload="timescaledb").init()
     cluster.start()
     try:
-        yield Tier("timescale-apache", cluster.url(), cluster)
+        yield Tier("timescale-apache", cluster.url())
     finally:
         cluster.destroy()
 
@@ -65,7 +64,7 @@ def postgres_tier() -> Iterator[Tier]:
     server = EmbeddedPostgres(root)
     url = asyncio.run(server.start())
     try:
-        yield Tier("postgres", url, None)
+        yield Tier("postgres", url)
     finally:
         asyncio.run(server.stop())
 
@@ -79,7 +78,7 @@ def timescale_tier() -> Tier:
             "no full TimescaleDB edition: set FLOWGUARD_TEST_TIMESCALE_URL to an "
             "admin URL of a server with timescaledb.license=timescale"
         )
-    return Tier("timescale", url, None)
+    return Tier("timescale", url)
 
 
 @pytest.fixture(params=TIERS)

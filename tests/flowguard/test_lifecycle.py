@@ -112,15 +112,20 @@ def test_embedded_default_serves_and_stops_its_database() -> None:
         again.stop()
 
 
-def _migrate(url: str) -> subprocess.CompletedProcess[str]:
+def _flowguard(command: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run one ``flowguard`` command with only the given settings."""
     return subprocess.run(
-        [sys.executable, "-m", "flowguard", "migrate"],
-        env={"FLOWGUARD_DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
+        [sys.executable, "-m", "flowguard", command],
+        env={**env, "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def _migrate(url: str) -> subprocess.CompletedProcess[str]:
+    return _flowguard("migrate", FLOWGUARD_DATABASE_URL=url)
 
 
 def test_migrate_command_applies_once_and_is_safe_twice(database_url: str) -> None:
@@ -136,14 +141,7 @@ def test_migrate_command_applies_once_and_is_safe_twice(database_url: str) -> No
 
 def test_bad_configuration_is_refused_with_the_setting_named() -> None:
     """A bad setting stops the command with the variable and value named."""
-    result = subprocess.run(
-        [sys.executable, "-m", "flowguard", "serve"],
-        env={"FLOWGUARD_OTLP_GRPC_PORT": "forty", "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _flowguard("serve", FLOWGUARD_OTLP_GRPC_PORT="forty")
     assert result.returncode == 2
     assert "FLOWGUARD_OTLP_GRPC_PORT" in result.stderr
     assert "'forty'" in result.stderr
@@ -153,19 +151,12 @@ def test_unreachable_database_at_start_is_a_clear_error() -> None:
     """A database that cannot be reached stops serve with status 1 and a
     message naming the server, not a traceback."""
     port = free_port()
-    result = subprocess.run(
-        [sys.executable, "-m", "flowguard", "serve"],
-        env={
-            "FLOWGUARD_DATABASE_URL": f"postgresql://nobody@127.0.0.1:{port}/x",
-            "FLOWGUARD_OTLP_GRPC_PORT": "0",
-            "FLOWGUARD_OTLP_HTTP_PORT": "0",
-            "FLOWGUARD_HTTP_PORT": "0",
-            "PATH": "/usr/bin:/bin",
-        },
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    result = _flowguard(
+        "serve",
+        FLOWGUARD_DATABASE_URL=f"postgresql://nobody@127.0.0.1:{port}/x",
+        FLOWGUARD_OTLP_GRPC_PORT="0",
+        FLOWGUARD_OTLP_HTTP_PORT="0",
+        FLOWGUARD_HTTP_PORT="0",
     )
     assert result.returncode == 1
     assert "cannot use the database: connection failed" in result.stderr
