@@ -218,7 +218,7 @@ def _metrics_request(rng: random.Random, now_ns: int) -> ExportMetricsServiceReq
 
 def _log_rows(data: bytes) -> list[Row]:
     request = ExportLogsServiceRequest.FromString(data)
-    return logs_batch(request, len(data)).rows[LOGS.name]
+    return logs_batch(request, len(data)).seal().rows[LOGS.name]
 
 
 def _metric_rows(data: bytes) -> list[Row]:

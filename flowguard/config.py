@@ -21,21 +21,57 @@ FLOWGUARD_POOL_SIZE            pool_size                   4
 FLOWGUARD_WORKERS              workers                     1
 FLOWGUARD_RETRY_AFTER_S        retry_after_s               1
 FLOWGUARD_LOG_LEVEL            log_level                   INFO
+FLOWGUARD_LOG_PROCESSORS       log_processors              severity,tags,patterns
+FLOWGUARD_METRIC_PROCESSORS    metric_processors           temporality,kpis
+FLOWGUARD_PATTERN_MAX          pattern_max                 50000
+FLOWGUARD_METRIC_STATE_TTL_MS  metric_state_ttl_ms         1000
+FLOWGUARD_KPI_REQUEST_METRICS  kpi_request_metrics         see below
+FLOWGUARD_KPI_STATUS_ATTRIBUTES  kpi_status_attributes     see below
+FLOWGUARD_KPI_ERROR_STATUS_MIN  kpi_error_status_min       500
+FLOWGUARD_KPI_ERROR_ATTRIBUTES  kpi_error_attributes       error.type
+FLOWGUARD_ROLLUP_REFRESH_S     rollup_refresh_s            15
+FLOWGUARD_RETENTION_LOGS       retention_logs              7d
+FLOWGUARD_RETENTION_METRICS    retention_metrics           30d
+FLOWGUARD_RETENTION_KPI_1M     retention_kpi_1m            90d
+FLOWGUARD_RETENTION_KPI_1H     retention_kpi_1h            730d
+FLOWGUARD_COMPRESS_AFTER       compress_after              1d
 =============================  ==========================  ===================
 
 Environment variables win over the file. Ports may be 0 to pick a free one.
-"""
+Lists are YAML lists in the file and comma-separated in variables.
+Durations are written 90s, 15m, 12h, 7d or 2w.
+
+- Processors run in the order named; a name is a built-in processor or
+  ``package.module:ClassName`` (see ``processing.chain``).
+- ``pattern_max`` bounds the log patterns kept in memory; all are stored.
+- ``metric_state_ttl_ms``: the last point of a cumulative series is read
+  back from the database when this process has not seen the series for
+  this long, so receivers that share a database convert consecutive
+  points of one series correctly; 0 reads it back for every request.
+- KPIs count requests from the histograms named in ``kpi_request_metrics``
+  (default ``http.server.request.duration``, ``http.server.duration``,
+  ``rpc.server.call.duration``, ``rpc.server.duration``). A point counts
+  errors when one of ``kpi_error_attributes`` is set, when the first of
+  ``kpi_status_attributes`` it carries (default
+  ``http.response.status_code``, ``http.status_code``) is at least
+  ``kpi_error_status_min``, or when its ``rpc.grpc.status_code`` is a
+  server error.
+- Retention drops raw logs, raw metric points (KPI facts included) and
+  each rollup after its own period; ``compress_after`` applies where
+  TimescaleDB offers compression."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from flowguard.durations import parse_duration
 from flowguard.errors import ConfigError
 
 __all__ = ["Settings", "load_settings"]
@@ -63,6 +99,39 @@ class Settings:
     workers: int = 1
     retry_after_s: int = 1
     log_level: str = "INFO"
+    log_processors: tuple[str, ...] = ("severity", "tags", "patterns")
+    metric_processors: tuple[str, ...] = ("temporality", "kpis")
+    pattern_max: int = 50_000
+    metric_state_ttl_ms: int = 1000
+    kpi_request_metrics: tuple[str, ...] = (
+        "http.server.request.duration",
+        "http.server.duration",
+        "rpc.server.call.duration",
+        "rpc.server.duration",
+    )
+    kpi_status_attributes: tuple[str, ...] = (
+        "http.response.status_code",
+        "http.status_code",
+    )
+    kpi_error_status_min: int = 500
+    kpi_error_attributes: tuple[str, ...] = ("error.type",)
+    rollup_refresh_s: int = 15
+    retention_logs: timedelta = timedelta(days=7)
+    retention_metrics: timedelta = timedelta(days=30)
+    retention_kpi_1m: timedelta = timedelta(days=90)
+    retention_kpi_1h: timedelta = timedelta(days=730)
+    compress_after: timedelta = timedelta(days=1)
+
+    def processing_options(self) -> dict[str, Any]:
+        """The settings processors read, by name."""
+        return {
+            "pattern_max": self.pattern_max,
+            "state_ttl_s": self.metric_state_ttl_ms / 1000,
+            "kpi_request_metrics": self.kpi_request_metrics,
+            "kpi_status_attributes": self.kpi_status_attributes,
+            "kpi_error_status_min": self.kpi_error_status_min,
+            "kpi_error_attributes": self.kpi_error_attributes,
+        }
 
 
 def _port(name: str, raw: Any) -> int:
@@ -120,6 +189,31 @@ def _log_level(name: str, raw: Any) -> str:
     return level
 
 
+def _nonnegative(name: str, raw: Any) -> int:
+    return _integer(name, raw, minimum=0)
+
+
+def _names(name: str, raw: Any) -> tuple[str, ...]:
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple):
+        msg = f"{name} must be a list of names, got {raw!r}"
+        raise ConfigError(msg)
+    names = tuple(str(item).strip() for item in items if str(item).strip())
+    return names
+
+
+def _duration(name: str, raw: Any) -> timedelta:
+    try:
+        value = parse_duration(str(raw))
+    except ValueError as exc:
+        msg = f"{name}: {exc}"
+        raise ConfigError(msg) from None
+    if not value:
+        msg = f"{name} must be longer than zero, got {raw!r}"
+        raise ConfigError(msg)
+    return value
+
+
 _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "database_url": _database_url,
     "data_dir": _path,
@@ -136,6 +230,20 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "workers": _integer,
     "retry_after_s": _integer,
     "log_level": _log_level,
+    "log_processors": _names,
+    "metric_processors": _names,
+    "pattern_max": _integer,
+    "metric_state_ttl_ms": _nonnegative,
+    "kpi_request_metrics": _names,
+    "kpi_status_attributes": _names,
+    "kpi_error_status_min": _integer,
+    "kpi_error_attributes": _names,
+    "rollup_refresh_s": _integer,
+    "retention_logs": _duration,
+    "retention_metrics": _duration,
+    "retention_kpi_1m": _duration,
+    "retention_kpi_1h": _duration,
+    "compress_after": _duration,
 }
 
 
@@ -185,6 +293,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         msg = (
             "FLOWGUARD_BATCH_MAX_BYTES must not exceed FLOWGUARD_MAX_INFLIGHT_BYTES "
             f"({settings.batch_max_bytes} > {settings.max_inflight_bytes})"
+        )
+        raise ConfigError(msg)
+    if settings.retention_kpi_1h < settings.retention_kpi_1m:
+        msg = (
+            "FLOWGUARD_RETENTION_KPI_1H must not be shorter than "
+            "FLOWGUARD_RETENTION_KPI_1M, or hourly history would end first"
         )
         raise ConfigError(msg)
     return settings

@@ -9,6 +9,8 @@ from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
 from flowguard.config import Settings
+from processing.builtins import BUILTIN_PROCESSORS
+from processing.chain import Chain, ProcessorContext, build_chain
 from receiver.grpc import OtlpGrpcServer
 from receiver.http import otlp_http_app
 from receiver.ingest import Ingestor
@@ -19,7 +21,11 @@ from storage.database import (
 )
 from storage.embedded import EmbeddedPostgres
 from storage.ledger import Ledger
+from storage.maintenance import Maintenance, MaintenanceSettings
 from storage.migrate import apply_migrations
+from storage.retention import Retention
+from storage.rollups import ensure_rollups
+from storage.state import StoredLastPoints, StoredPatterns
 from storage.writer import Writer, WriterSettings
 from ui.api import api_app
 
@@ -38,12 +44,42 @@ class Ports:
 
 
 async def prepare_database(url: str) -> TierInfo:
-    """Create the extension where offered, apply migrations, detect the tier."""
+    """Create the extension where offered, apply migrations, detect the tier
+    and create the rollups for it."""
     import psycopg
 
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await apply_migrations(conn)
-        return await detect_tier(conn)
+        tier = await detect_tier(conn)
+        await ensure_rollups(conn, tier.tier)
+        return tier
+
+
+def retention_of(settings: Settings) -> Retention:
+    """The retention periods from the settings."""
+    return Retention(
+        logs=settings.retention_logs,
+        metrics=settings.retention_metrics,
+        kpi_1m=settings.retention_kpi_1m,
+        kpi_1h=settings.retention_kpi_1h,
+        compress_after=settings.compress_after,
+    )
+
+
+def _chain(settings: Settings, pool: AsyncConnectionPool) -> Chain:
+    context = ProcessorContext(
+        options=settings.processing_options(),
+        services={
+            "last_points": StoredLastPoints(pool),
+            "patterns": StoredPatterns(pool),
+        },
+    )
+    return build_chain(
+        settings.log_processors,
+        settings.metric_processors,
+        context,
+        BUILTIN_PROCESSORS,
+    )
 
 
 def _site_port(runner: web.AppRunner) -> int:
@@ -65,6 +101,7 @@ class Service:
         self._pool: AsyncConnectionPool | None = None
         self._writer: Writer | None = None
         self._ledger: Ledger | None = None
+        self._maintenance: Maintenance | None = None
         self._grpc: OtlpGrpcServer | None = None
         self._runners: list[web.AppRunner] = []
         self.tier: TierInfo | None = None
@@ -98,7 +135,14 @@ class Service:
         await self._writer.start()
         self._ledger = Ledger(self._pool)
         await self._ledger.start()
-        ingestor = Ingestor(self._writer, self._ledger)
+        ingestor = Ingestor(self._writer, self._ledger, _chain(s, self._pool))
+        self._maintenance = Maintenance(
+            url,
+            MaintenanceSettings(
+                self.tier.tier, retention_of(s), refresh_s=s.rollup_refresh_s
+            ),
+        )
+        await self._maintenance.start()
 
         self._grpc = OtlpGrpcServer(
             ingestor,
@@ -155,6 +199,8 @@ class Service:
         self._runners.clear()
         if self._writer is not None:
             await self._writer.stop(timeout_s)
+        if self._maintenance is not None:
+            await self._maintenance.stop(timeout_s / 3)
         if self._ledger is not None:
             await self._ledger.stop()
         if self._pool is not None:

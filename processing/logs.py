@@ -1,9 +1,8 @@
-"""Turn an OTLP logs export request into rows of the ``logs`` table."""
+"""Turn an OTLP logs export request into log entries for the processors."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
@@ -19,8 +18,7 @@ from processing._values import (
     to_json,
     value_of,
 )
-from processing.batch import Batch, Row
-from storage.schema import LOGS
+from processing.batch import Batch, LogEntry, Row
 
 __all__ = ["logs_batch"]
 
@@ -44,39 +42,36 @@ def _hex_id(raw: bytes, size: int, name: str) -> str | None:
     return raw.hex()
 
 
-def _row(record: LogRecord, scope: tuple[Any, ...], received: datetime) -> Row:
-    """One ``logs`` row; scope holds service, resource and scope fields."""
-    service, resource, scope_name, scope_version, scope_attrs, schema_url = scope
+def _entry(
+    record: LogRecord, service: str, context: Row, received: datetime
+) -> LogEntry:
+    """One entry; context holds the resource and scope fields of its row."""
     observed = from_unix_nano(record.observed_time_unix_nano)
     # The OTLP data model: use the observed time when the event time is
     # unknown, and the time of receipt when both are.
     time = from_unix_nano(record.time_unix_nano) or observed or received
     body, body_value = _body(record)
-    return (
-        time,
-        observed,
-        service,
-        record.severity_number,
-        clean_text(record.severity_text),
-        body,
-        body_value,
-        to_json(attributes(record.attributes)),
-        resource,
-        scope_name,
-        scope_version,
-        scope_attrs,
-        _hex_id(record.trace_id, 16, "trace_id"),
-        _hex_id(record.span_id, 8, "span_id"),
-        record.flags,
-        record.dropped_attributes_count,
-        clean_text(record.event_name),
-        schema_url,
+    return LogEntry(
+        time=time,
+        observed_time=observed,
+        service=service,
+        severity_number=record.severity_number,
+        severity_text=clean_text(record.severity_text),
+        body=body,
+        body_value=body_value,
+        attributes=attributes(record.attributes),
+        context=context,
+        trace_id=_hex_id(record.trace_id, 16, "trace_id"),
+        span_id=_hex_id(record.span_id, 8, "span_id"),
+        flags=record.flags,
+        dropped_attributes_count=record.dropped_attributes_count,
+        event_name=clean_text(record.event_name),
     )
 
 
 def logs_batch(request: ExportLogsServiceRequest, nbytes: int = 0) -> Batch:
-    """Flatten a logs export request; records that cannot be stored are
-    counted as rejections with their reason."""
+    """Flatten a logs export request into ``batch.logs``; records that cannot
+    be stored are counted as rejections with their reason."""
     batch = Batch("logs", nbytes=nbytes)
     received = datetime.now(UTC)
     for resource_logs in request.resource_logs:
@@ -99,7 +94,6 @@ def logs_batch(request: ExportLogsServiceRequest, nbytes: int = 0) -> Batch:
                     batch.reject(service, f"scope {exc}")
                 continue
             context = (
-                service,
                 resource_json,
                 clean_text(scope.name),
                 clean_text(scope.version),
@@ -108,9 +102,9 @@ def logs_batch(request: ExportLogsServiceRequest, nbytes: int = 0) -> Batch:
             )
             for record in scope_logs.log_records:
                 try:
-                    row = _row(record, context, received)
+                    entry = _entry(record, service, context, received)
                 except ValueError as exc:
                     batch.reject(service, str(exc))
                     continue
-                batch.add(LOGS.name, row, service)
+                batch.add_log(entry)
     return batch

@@ -3,7 +3,8 @@
 Each point belongs to a series: one metric name, kind, unit, temporality and
 set of resource, scope and point attributes. The series id is a hash of
 that identity, so every process derives the same id without asking the
-database. Temporality is stored as sent; conversion to deltas happens later.
+database. Values are stored as sent; the temporality processor adds the
+per-interval values in the trailing columns, which start empty here.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from processing._values import (
     service_of,
     to_json,
 )
-from processing.batch import Batch, Row
+from processing.batch import Batch, Row, SeriesInfo
 from storage.schema import (
     METRIC_EXP_HISTOGRAMS,
     METRIC_HISTOGRAMS,
@@ -44,6 +45,8 @@ from storage.schema import (
 __all__ = ["SeriesIds", "metrics_batch"]
 
 _INT64_MAX = 2**63 - 1
+# A series id, its point attributes as sorted JSON, and as a mapping.
+_Identity = tuple[int, bytes, dict[str, Any]]
 _TEMPORALITY = {0: "unspecified", 1: "delta", 2: "cumulative"}
 
 
@@ -61,11 +64,11 @@ class SeriesIds:
     """
 
     def __init__(self, max_entries: int = 100_000) -> None:
-        self._ids: dict[tuple[int, bytes], tuple[int, bytes]] = {}
+        self._ids: dict[tuple[int, bytes], _Identity] = {}
         self._max_entries = max_entries
 
-    def get(self, head: bytes, head_key: int, point: Any) -> tuple[int, bytes]:
-        """The series id and attribute JSON of ``point`` under ``head``.
+    def get(self, head: bytes, head_key: int, point: Any) -> _Identity:
+        """The series id, attribute JSON and attributes of ``point``.
 
         Raises:
             TooDeepError: the attributes nest too deep to store.
@@ -73,8 +76,9 @@ class SeriesIds:
         key = (head_key, b"".join([kv.SerializeToString() for kv in point.attributes]))
         found = self._ids.get(key)
         if found is None:
-            attrs_json = to_json(attributes(point.attributes), sort_keys=True)
-            found = (_series_id(head, attrs_json), attrs_json)
+            attrs = attributes(point.attributes)
+            attrs_json = to_json(attrs, sort_keys=True)
+            found = (_series_id(head, attrs_json), attrs_json, attrs)
             if len(self._ids) >= self._max_entries:
                 self._ids.clear()
             self._ids[key] = found
@@ -150,6 +154,8 @@ def _number_row(sid: int, p: NumberDataPoint) -> Row:
         int_value,
         p.flags,
         _exemplars(p.exemplars) if p.exemplars else None,
+        None,  # delta
+        None,  # conversion
     )
 
 
@@ -172,6 +178,10 @@ def _histogram_row(sid: int, p: HistogramDataPoint) -> Row:
         _counts(p.bucket_counts, "bucket count"),
         p.flags,
         _exemplars(p.exemplars),
+        None,  # delta_count
+        None,  # delta_sum
+        None,  # delta_bucket_counts
+        None,  # conversion
     )
 
 
@@ -278,11 +288,15 @@ def _add_metric(
     before = len(rows)
     for point in data.data_points:
         try:
-            sid, attrs_json = ids.get(identity_head, head_key, point)
+            sid, attrs_json, attrs = ids.get(identity_head, head_key, point)
             row = build(sid, point)
         except (_PointError, TooDeepError) as exc:
             batch.reject(ctx.service, f"metric {name!r}: {exc}")
             continue
+        if sid not in batch.series_info:
+            batch.series_info[sid] = SeriesInfo(
+                name, kind, unit, temporality, monotonic, ctx.service, attrs
+            )
         # A series the writer has committed needs no catalogue row again.
         if sid not in known and sid not in batch.series:
             batch.series[sid] = (

@@ -2,7 +2,8 @@
 
 Both OTLP receivers and the simple JSON API call ``Ingestor``; it turns a
 decoded request into a Batch, admits it against the writer's in-flight
-bound, waits for the commit and records the outcome in the ledger.
+bound, runs the processor chain, waits for the commit and records the
+outcome in the ledger.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from flowguard.errors import BackpressureError, FlowGuardError, StorageError
 from processing._values import UNKNOWN_SERVICE
 from processing.batch import Batch
+from processing.chain import Chain
 from processing.logs import logs_batch
 from processing.metrics import SeriesIds, metrics_batch
 
@@ -101,9 +103,10 @@ def _refusal(exc: FlowGuardError) -> str:
 class Ingestor:
     """Stores decoded export requests through a sink."""
 
-    def __init__(self, sink: Sink, ledger: Counts) -> None:
+    def __init__(self, sink: Sink, ledger: Counts, chain: Chain | None = None) -> None:
         self._sink = sink
         self._ledger = ledger
+        self._chain = chain or Chain()
         self._series_ids = SeriesIds()
 
     async def logs(
@@ -155,7 +158,7 @@ class Ingestor:
 
     async def _store(self, batch: Batch) -> IngestResult:
         try:
-            await self._sink.write(batch)
+            await self._write(batch)
         except StorageError as exc:
             # The database refused every row of this request; retrying the
             # same data would fail again, so report it as rejected.
@@ -169,6 +172,15 @@ class Ingestor:
         self._record(batch)
         accepted = sum(batch.accepted.values())
         return IngestResult(accepted, batch.rejected_count, batch.rejection_message())
+
+    async def _write(self, batch: Batch) -> None:
+        await self._chain.run(batch)
+        stored = False
+        try:
+            await self._sink.write(batch)
+            stored = True
+        finally:
+            self._chain.committed(batch, stored)
 
     def _record(self, batch: Batch) -> None:
         for service, n in batch.accepted.items():

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["LOGS", "METRIC_SERIES", "POINT_TABLES", "TABLES", "Table"]
+__all__ = [
+    "KPI_LATENCY",
+    "KPI_REQUESTS",
+    "LOGS",
+    "LOG_PATTERNS",
+    "METRIC_SERIES",
+    "POINT_TABLES",
+    "TABLES",
+    "Table",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +59,9 @@ LOGS = Table(
         ("dropped_attributes_count", "int8"),
         ("event_name", "text"),
         ("schema_url", "text"),
+        ("severity_inferred", "bool"),
+        ("pattern_id", "int8"),
+        ("tags", "text[]"),
     ),
 )
 
@@ -88,6 +100,8 @@ METRIC_POINTS = Table(
         ("int_value", "int8"),
         ("flags", "int8"),
         ("exemplars", "jsonb"),
+        ("delta", "float8"),
+        ("conversion", "text"),
     ),
 )
 
@@ -103,6 +117,10 @@ METRIC_HISTOGRAMS = Table(
         ("bucket_counts", "int8[]"),
         ("flags", "int8"),
         ("exemplars", "jsonb"),
+        ("delta_count", "int8"),
+        ("delta_sum", "float8"),
+        ("delta_bucket_counts", "int8[]"),
+        ("conversion", "text"),
     ),
 )
 
@@ -138,6 +156,38 @@ METRIC_SUMMARIES = Table(
     ),
 )
 
+KPI_REQUESTS = Table(
+    "kpi_requests",
+    (
+        ("time", "timestamptz"),
+        ("service", "text"),
+        ("requests", "int8"),
+        ("errors", "int8"),
+        ("duration_sum_ms", "float8"),
+    ),
+)
+
+KPI_LATENCY = Table(
+    "kpi_latency",
+    (
+        ("time", "timestamptz"),
+        ("service", "text"),
+        ("le_ms", "float8"),
+        ("count", "int8"),
+    ),
+)
+
+LOG_PATTERNS = Table(
+    "log_patterns",
+    (
+        ("pattern_id", "int8"),
+        ("service", "text"),
+        ("template", "text"),
+        ("lookup_key", "text"),
+        ("first_seen", "timestamptz"),
+    ),
+)
+
 POINT_TABLES = (
     METRIC_POINTS,
     METRIC_HISTOGRAMS,
@@ -145,4 +195,6 @@ POINT_TABLES = (
     METRIC_SUMMARIES,
 )
 
-TABLES = {table.name: table for table in (LOGS, *POINT_TABLES)}
+TABLES = {
+    table.name: table for table in (LOGS, *POINT_TABLES, KPI_REQUESTS, KPI_LATENCY)
+}

@@ -27,7 +27,7 @@ from flowguard.errors import (
     StorageUnavailableError,
 )
 from processing.batch import Batch
-from storage.schema import METRIC_SERIES, TABLES
+from storage.schema import LOG_PATTERNS, METRIC_SERIES, TABLES
 
 __all__ = ["Writer", "WriterSettings"]
 
@@ -216,6 +216,9 @@ class Writer:
             new_series = self._new_series(batches)
             if new_series:
                 await _insert_series(conn, new_series)
+            patterns = {pid: r for b in batches for pid, r in b.patterns.items()}
+            if patterns:
+                await _upsert_patterns(conn, list(patterns.values()))
             for name, table in TABLES.items():
                 rows = [b.rows[name] for b in batches if b.rows.get(name)]
                 if rows:
@@ -309,6 +312,30 @@ async def _insert_series(
         sql.SQL(
             "INSERT INTO metric_series ({columns}) SELECT {columns} FROM _new_series"
             " ON CONFLICT (series_id) DO NOTHING"
+        ).format(columns=columns)
+    )
+
+
+async def _upsert_patterns(
+    conn: psycopg.AsyncConnection, rows: list[tuple[object, ...]]
+) -> None:
+    # Another process may have created the same pattern: keep the earliest
+    # sighting and the latest template, which is the most general one seen.
+    columns = sql.SQL(", ").join(map(sql.Identifier, LOG_PATTERNS.column_names))
+    await conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS _new_patterns"
+        " (LIKE log_patterns INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    await _copy(
+        conn, "_new_patterns", LOG_PATTERNS.column_names, LOG_PATTERNS.types, [rows]
+    )
+    await conn.execute(
+        sql.SQL(
+            "INSERT INTO log_patterns ({columns}) SELECT {columns} FROM _new_patterns"
+            " ON CONFLICT (pattern_id) DO UPDATE SET"
+            " template = EXCLUDED.template, lookup_key = EXCLUDED.lookup_key,"
+            " first_seen = least(log_patterns.first_seen, EXCLUDED.first_seen),"
+            " updated_at = now()"
         ).format(columns=columns)
     )
 

@@ -34,6 +34,8 @@ class Server:
             "FLOWGUARD_OTLP_GRPC_PORT": "0",
             "FLOWGUARD_OTLP_HTTP_PORT": "0",
             "FLOWGUARD_HTTP_PORT": "0",
+            # Rollup tables refresh every second, so tests wait little.
+            "FLOWGUARD_ROLLUP_REFRESH_S": "1",
             **env,
         }
         if database_url is not None:

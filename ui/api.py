@@ -6,15 +6,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Any
 
 import psycopg
 from aiohttp import web
 
 from flowguard import __version__
+from flowguard.durations import parse_duration
 from flowguard.errors import DecodeError, FlowGuardError
 from receiver.ingest import Ingestor, IngestResult
 from storage.database import TierInfo
@@ -24,23 +23,6 @@ from ui.simple_ingest import logs_request, metrics_request
 __all__ = ["api_app", "parse_duration"]
 
 logger = logging.getLogger(__name__)
-
-
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> timedelta:
-    """A duration such as ``90s``, ``15m``, ``1h`` or ``7d``.
-
-    Raises:
-        ValueError: naming the text and the expected form.
-    """
-    match = _DURATION.match(text.strip())
-    if match is None:
-        msg = f"expected a duration such as 15m, 1h or 7d, got {text!r}"
-        raise ValueError(msg)
-    return timedelta(seconds=int(match[1]) * _UNIT_S[match[2]])
 
 
 def _json(

@@ -24,7 +24,7 @@ def _log_row(**fields: object) -> dict[str, object]:
     record = request.resource_logs.add().scope_logs.add().log_records.add()
     for key, value in fields.items():
         setattr(record, key, value)
-    batch = logs_batch(request)
+    batch = logs_batch(request).seal()
     assert batch.rejected_count == 0
     return dict(zip(LOGS.column_names, batch.rows["logs"][0], strict=True))
 
@@ -46,7 +46,9 @@ def test_nul_characters_are_replaced_not_dropped() -> None:
     record.body.string_value = "a\x00b"
     kv = record.attributes.add()
     kv.key, kv.value.string_value = "k\x00", "v\x00"
-    row = dict(zip(LOGS.column_names, logs_batch(request).rows["logs"][0], strict=True))
+    row = dict(
+        zip(LOGS.column_names, logs_batch(request).seal().rows["logs"][0], strict=True)
+    )
     assert row["body"] == "a\ufffdb"
     assert json.loads(row["attributes"]) == {"k\ufffd": "v\ufffd"}
 
@@ -58,7 +60,9 @@ def test_non_finite_doubles_become_strings_in_json() -> None:
     for key, value in (("nan", float("nan")), ("inf", float("inf"))):
         kv = record.attributes.add()
         kv.key, kv.value.double_value = key, value
-    row = dict(zip(LOGS.column_names, logs_batch(request).rows["logs"][0], strict=True))
+    row = dict(
+        zip(LOGS.column_names, logs_batch(request).seal().rows["logs"][0], strict=True)
+    )
     assert json.loads(row["attributes"]) == {"nan": "nan", "inf": "inf"}
 
 

@@ -1,0 +1,130 @@
+"""Work that one process does for all: rollup refresh and retention.
+
+Several FlowGuard processes may share a database. The one that holds a
+session advisory lock does the work; the others try again every
+``retry_s``, so one of them takes over when the owner dies (PostgreSQL
+releases the lock with the session).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import psycopg
+
+from storage.retention import Retention, apply_policies, enforce_retention
+from storage.rollups import refresh_rollups
+
+__all__ = ["Maintenance", "MaintenanceSettings"]
+
+logger = logging.getLogger(__name__)
+
+_LOCK_KEY = 0x466C6F77_4D61696E  # "FlowMain"
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceSettings:
+    """How often maintenance runs, and what it keeps."""
+
+    tier: str
+    retention: Retention
+    refresh_s: float = 15.0
+    retention_every_s: float = 3600.0
+    retry_s: float = 10.0
+
+
+class Maintenance:
+    """Refreshes rollups and enforces retention while holding the lock."""
+
+    def __init__(self, url: str, settings: MaintenanceSettings) -> None:
+        self._url = url
+        self._settings = settings
+        self._task: asyncio.Task[None] | None = None
+        self.owner = False
+        self.refreshes = 0
+
+    async def start(self) -> None:
+        """Start trying to take the lock and do the work."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="maintenance")
+
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop the work; the lock goes with the connection. Safe twice."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(task, timeout_s)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._own_and_work()
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                logger.warning("maintenance lost its database connection: %s", exc)
+            self.owner = False
+            await asyncio.sleep(self._settings.retry_s)
+
+    async def _own_and_work(self) -> None:
+        conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
+        async with conn:
+            while True:
+                cur = await conn.execute(
+                    "SELECT pg_try_advisory_lock(%s)", (_LOCK_KEY,)
+                )
+                row = await cur.fetchone()
+                if row and row[0]:
+                    break
+                await asyncio.sleep(self._settings.retry_s)
+            self.owner = True
+            logger.info("this process now runs rollups and retention")
+            await self._work(conn)
+
+    async def _work(self, conn: psycopg.AsyncConnection) -> None:
+        s = self._settings
+        if s.tier == "timescale":
+            try:
+                await apply_policies(conn, s.retention)
+            except psycopg.DatabaseError as exc:
+                if isinstance(exc, psycopg.OperationalError):
+                    raise
+                logger.warning("error setting timescaledb policies: %s", exc)
+        next_retention_s = 0.0
+        while True:
+            now_s = time.monotonic()
+            if s.tier != "timescale":
+                await self._refresh(conn)
+                if now_s >= next_retention_s:
+                    await self._retention(conn)
+                    next_retention_s = now_s + s.retention_every_s
+            await asyncio.sleep(s.refresh_s)
+
+    async def _refresh(self, conn: psycopg.AsyncConnection) -> None:
+        try:
+            await refresh_rollups(conn, datetime.now(UTC))
+        except psycopg.DatabaseError as exc:
+            if isinstance(exc, psycopg.OperationalError):
+                raise
+            logger.warning("error refreshing rollups: %s", exc)
+            return
+        self.refreshes += 1
+
+    async def _retention(self, conn: psycopg.AsyncConnection) -> None:
+        try:
+            removed = await enforce_retention(
+                conn, self._settings.retention, datetime.now(UTC)
+            )
+        except psycopg.DatabaseError as exc:
+            if isinstance(exc, psycopg.OperationalError):
+                raise
+            logger.warning("error enforcing retention: %s", exc)
+            return
+        dropped = {table: n for table, n in removed.items() if n}
+        if dropped:
+            logger.info("retention removed %s", dropped)

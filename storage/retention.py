@@ -1,0 +1,185 @@
+"""Retention per signal and compression, by tier.
+
+On ``timescale`` retention and compression are TimescaleDB policies, set
+(again) whenever the settings may have changed; continuous aggregates get
+their refresh policies here too. Elsewhere ``enforce_retention`` runs
+periodically: ``drop_chunks`` on hypertables, batched deletes on tables.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import psycopg
+from psycopg import sql
+
+from storage.rollups import ROLLUPS
+
+__all__ = ["Retention", "apply_policies", "enforce_retention"]
+
+logger = logging.getLogger(__name__)
+
+_LOG_TABLES = ("logs",)
+_METRIC_TABLES = (
+    "metric_points",
+    "metric_histograms",
+    "metric_exp_histograms",
+    "metric_summaries",
+    "kpi_requests",
+    "kpi_latency",
+)
+
+# Compressed chunks are grouped by these columns: queries filter on them,
+# and values within a group compress well together.
+_SEGMENT_BY = {
+    "logs": "service",
+    "metric_points": "series_id",
+    "metric_histograms": "series_id",
+    "metric_exp_histograms": "series_id",
+    "metric_summaries": "series_id",
+    "kpi_requests": "service",
+    "kpi_latency": "service",
+}
+
+# Continuous aggregate refresh windows: minute rollups re-read the last
+# three hours every minute, hour rollups the last three days every ten
+# minutes. Both stay far inside the raw retention, so dropping raw chunks
+# never empties materialised buckets. Real-time aggregation covers the rest.
+_REFRESH = {
+    timedelta(minutes=1): ("3 hours", "1 minute", "1 minute"),
+    timedelta(hours=1): ("3 days", "1 hour", "10 minutes"),
+}
+
+_DELETE_BATCH_ROWS = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long each kind of data is kept."""
+
+    logs: timedelta = timedelta(days=7)
+    metrics: timedelta = timedelta(days=30)
+    kpi_1m: timedelta = timedelta(days=90)
+    kpi_1h: timedelta = timedelta(days=730)
+    compress_after: timedelta = timedelta(days=1)
+
+    def tables(self) -> list[tuple[str, str, timedelta]]:
+        """(table, time column, keep) for every table under retention."""
+        out = [(t, "time", self.logs) for t in _LOG_TABLES]
+        out += [(t, "time", self.metrics) for t in _METRIC_TABLES]
+        for rollup in ROLLUPS:
+            keep = self.kpi_1m if rollup.bucket < timedelta(hours=1) else self.kpi_1h
+            out.append((rollup.name, "bucket", keep))
+        return out
+
+
+async def _call(conn: psycopg.AsyncConnection, query: str, *args: object) -> None:
+    await conn.execute(query, args)
+
+
+async def _compression(
+    conn: psycopg.AsyncConnection, table: str, after: timedelta
+) -> None:
+    await conn.execute(
+        sql.SQL(
+            "ALTER TABLE {} SET (timescaledb.compress,"
+            " timescaledb.compress_segmentby = {},"
+            " timescaledb.compress_orderby = 'time DESC')"
+        ).format(sql.Identifier(table), sql.Literal(_SEGMENT_BY[table]))
+    )
+    await _call(conn, "SELECT remove_compression_policy(%s, if_exists => true)", table)
+    await _call(conn, "SELECT add_compression_policy(%s, %s)", table, after)
+
+
+async def _refresh_policy(
+    conn: psycopg.AsyncConnection, name: str, bucket: timedelta
+) -> None:
+    start, end, every = _REFRESH[bucket]
+    await _call(
+        conn,
+        "SELECT remove_continuous_aggregate_policy(%s, if_exists => true)",
+        name,
+    )
+    await _call(
+        conn,
+        "SELECT add_continuous_aggregate_policy(%s,"
+        " start_offset => %s::interval, end_offset => %s::interval,"
+        " schedule_interval => %s::interval)",
+        name,
+        start,
+        end,
+        every,
+    )
+
+
+async def apply_policies(conn: psycopg.AsyncConnection, retention: Retention) -> None:
+    """Set refresh, retention and compression policies on ``timescale``."""
+    async with conn.transaction():
+        for rollup in ROLLUPS:
+            await _refresh_policy(conn, rollup.name, rollup.bucket)
+        for table, _column, keep in retention.tables():
+            await _call(
+                conn, "SELECT remove_retention_policy(%s, if_exists => true)", table
+            )
+            await _call(conn, "SELECT add_retention_policy(%s, %s)", table, keep)
+        for table in _SEGMENT_BY:
+            await _compression(conn, table, retention.compress_after)
+    logger.info("retention, compression and refresh policies set")
+
+
+async def _hypertables(conn: psycopg.AsyncConnection) -> set[str]:
+    cur = await conn.execute(
+        "SELECT to_regclass('timescaledb_information.hypertables') IS NOT NULL"
+    )
+    row = await cur.fetchone()
+    if not row or not row[0]:
+        return set()
+    cur = await conn.execute(
+        "SELECT hypertable_name FROM timescaledb_information.hypertables"
+    )
+    return {name for (name,) in await cur.fetchall()}
+
+
+async def _delete_before(
+    conn: psycopg.AsyncConnection, table: str, column: str, cutoff: datetime
+) -> int:
+    # Small batches keep each transaction short, so ingest never waits long.
+    statement = sql.SQL(
+        "DELETE FROM {table} WHERE ctid = ANY(ARRAY("
+        "SELECT ctid FROM {table} WHERE {column} < %s LIMIT {limit}))"
+    ).format(
+        table=sql.Identifier(table),
+        column=sql.Identifier(column),
+        limit=sql.Literal(_DELETE_BATCH_ROWS),
+    )
+    total = 0
+    while True:
+        cur = await conn.execute(statement, (cutoff,))
+        total += cur.rowcount
+        if cur.rowcount < _DELETE_BATCH_ROWS:
+            return total
+
+
+async def enforce_retention(
+    conn: psycopg.AsyncConnection, retention: Retention, now: datetime
+) -> dict[str, int]:
+    """Remove data past its retention on tiers without policies.
+
+    Returns, per table, the chunks dropped (hypertables) or rows deleted.
+    """
+    hypertables = await _hypertables(conn)
+    removed: dict[str, int] = {}
+    for table, column, keep in retention.tables():
+        cutoff = now - keep
+        if table in hypertables:
+            cur = await conn.execute(
+                "SELECT count(*) FROM drop_chunks(%s, older_than => %s)",
+                (table, cutoff),
+            )
+            row = await cur.fetchone()
+            removed[table] = row[0] if row else 0
+        else:
+            removed[table] = await _delete_before(conn, table, column, cutoff)
+    return removed
