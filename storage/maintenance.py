@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -34,7 +33,6 @@ class MaintenanceSettings:
     tier: str
     retention: Retention
     refresh_s: float = 15.0
-    retention_every_s: float = 3600.0
     retry_s: float = 10.0
 
 
@@ -95,19 +93,19 @@ class Maintenance:
                 if isinstance(exc, psycopg.OperationalError):
                     raise
                 logger.warning("error setting timescaledb policies: %s", exc)
-        next_retention_s = 0.0
         while True:
-            now_s = time.monotonic()
+            # Refresh before retention, so that rollups hold a bucket before
+            # its raw rows go. Both are cheap when there is nothing to do.
             if s.tier != "timescale":
                 await self._refresh(conn)
-                if now_s >= next_retention_s:
-                    await self._retention(conn)
-                    next_retention_s = now_s + s.retention_every_s
+                await self._retention(conn)
             await asyncio.sleep(s.refresh_s)
 
     async def _refresh(self, conn: psycopg.AsyncConnection) -> None:
         try:
-            await refresh_rollups(conn, datetime.now(UTC))
+            await refresh_rollups(
+                conn, datetime.now(UTC), self._settings.retention.kept()
+            )
         except psycopg.DatabaseError as exc:
             if isinstance(exc, psycopg.OperationalError):
                 raise

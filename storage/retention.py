@@ -48,8 +48,8 @@ _SEGMENT_BY = {
 # minutes. Both stay far inside the raw retention, so dropping raw chunks
 # never empties materialised buckets. Real-time aggregation covers the rest.
 _REFRESH = {
-    timedelta(minutes=1): ("3 hours", "1 minute", "1 minute"),
-    timedelta(hours=1): ("3 days", "1 hour", "10 minutes"),
+    timedelta(minutes=1): (timedelta(hours=3), timedelta(minutes=1), "1 minute"),
+    timedelta(hours=1): (timedelta(days=3), timedelta(hours=1), "10 minutes"),
 }
 
 _DELETE_BATCH_ROWS = 50_000
@@ -64,6 +64,10 @@ class Retention:
     kpi_1m: timedelta = timedelta(days=90)
     kpi_1h: timedelta = timedelta(days=730)
     compress_after: timedelta = timedelta(days=1)
+
+    def kept(self) -> dict[str, timedelta]:
+        """How long each table under retention keeps its rows."""
+        return {table: keep for table, _column, keep in self.tables()}
 
     def tables(self) -> list[tuple[str, str, timedelta]]:
         """(table, time column, keep) for every table under retention."""
@@ -94,9 +98,19 @@ async def _compression(
 
 
 async def _refresh_policy(
-    conn: psycopg.AsyncConnection, name: str, bucket: timedelta
+    conn: psycopg.AsyncConnection, name: str, bucket: timedelta, source_kept: timedelta
 ) -> None:
     start, end, every = _REFRESH[bucket]
+    # A refresh window that reaches past the source's retention would empty
+    # buckets whose raw rows are gone: keep it inside.
+    start = min(start, source_kept - bucket)
+    if start < end + 2 * bucket:
+        logger.warning(
+            "retention of the source of %r is too short for a refresh policy;"
+            " it is kept up to date by real-time aggregation only",
+            name,
+        )
+        return
     await _call(
         conn,
         "SELECT remove_continuous_aggregate_policy(%s, if_exists => true)",
@@ -105,7 +119,7 @@ async def _refresh_policy(
     await _call(
         conn,
         "SELECT add_continuous_aggregate_policy(%s,"
-        " start_offset => %s::interval, end_offset => %s::interval,"
+        " start_offset => %s, end_offset => %s,"
         " schedule_interval => %s::interval)",
         name,
         start,
@@ -117,8 +131,9 @@ async def _refresh_policy(
 async def apply_policies(conn: psycopg.AsyncConnection, retention: Retention) -> None:
     """Set refresh, retention and compression policies on ``timescale``."""
     async with conn.transaction():
+        kept = retention.kept()
         for rollup in ROLLUPS:
-            await _refresh_policy(conn, rollup.name, rollup.bucket)
+            await _refresh_policy(conn, rollup.name, rollup.bucket, kept[rollup.source])
         for table, _column, keep in retention.tables():
             await _call(
                 conn, "SELECT remove_retention_policy(%s, if_exists => true)", table

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -248,8 +249,7 @@ async def ensure_rollups(conn: psycopg.AsyncConnection, tier: str) -> None:
             await conn.execute("DELETE FROM rollup_state")
             async with conn.cursor() as cur:
                 await cur.executemany(
-                    "INSERT INTO rollup_state (name, definition_hash)"
-                    " VALUES (%s, %s)",
+                    "INSERT INTO rollup_state (name, definition_hash) VALUES (%s, %s)",
                     list(wanted.items()),
                 )
         logger.info(
@@ -263,6 +263,11 @@ async def ensure_rollups(conn: psycopg.AsyncConnection, tier: str) -> None:
 def _floor(moment: datetime, step: timedelta) -> datetime:
     epoch = datetime(2000, 1, 3, tzinfo=moment.tzinfo)
     return moment - (moment - epoch) % step
+
+
+def _ceil(moment: datetime, step: timedelta) -> datetime:
+    floor = _floor(moment, step)
+    return floor if floor == moment else floor + step
 
 
 async def _refresh_window(
@@ -311,14 +316,18 @@ async def _start_of(
 async def refresh_rollups(
     conn: psycopg.AsyncConnection,
     now: datetime,
+    kept: Mapping[str, timedelta],
     lookback: timedelta = timedelta(minutes=5),
     max_step: timedelta = timedelta(hours=1),
 ) -> int:
     """Re-materialise rollup tables from where they were last refreshed,
     less ``lookback`` for late data, up to the bucket holding ``now``.
 
-    Windows are whole buckets and at most ``max_step`` long per
-    transaction. Returns the number of windows refreshed.
+    ``kept`` says how long each source keeps its rows. A bucket that
+    retention may have emptied in part is never recomputed, so rollups
+    keep their history after the raw data is gone. Windows are whole
+    buckets and at most ``max_step`` long per transaction. Returns the
+    number of windows refreshed.
     """
     windows = 0
     for rollup in ROLLUPS:
@@ -328,6 +337,8 @@ async def refresh_rollups(
         if start is None:
             continue
         start = _floor(start, rollup.bucket)
+        if rollup.source in kept:
+            start = max(start, _ceil(now - kept[rollup.source], rollup.bucket))
         end = _floor(now, rollup.bucket) + rollup.bucket
         while start < end:
             stop = min(start + step, end)
