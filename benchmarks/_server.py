@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import re
@@ -16,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 
 from benchmarks._errors import BenchmarkError
-from flowguard.config import Settings
+from flowguard.config import Settings, to_environment
 
 __all__ = ["ServeProcess"]
 
@@ -33,10 +32,7 @@ def _environment(
     # Every setting goes to the child explicitly, so it runs with exactly
     # these settings whatever the environment or a config file says.
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWGUARD_")}
-    for field in dataclasses.fields(settings):
-        value = getattr(settings, field.name)
-        if value is not None:
-            env[f"FLOWGUARD_{field.name.upper()}"] = str(value)
+    env.update(to_environment(settings))
     env.update(
         FLOWGUARD_DATABASE_URL=database_url,
         FLOWGUARD_DATA_DIR=str(data_dir),

@@ -62,6 +62,7 @@ Durations are written 90s, 15m, 12h, 7d or 2w.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -71,10 +72,10 @@ from typing import Any
 
 import yaml
 
-from flowguard.durations import parse_duration
+from flowguard.durations import format_duration, parse_duration
 from flowguard.errors import ConfigError
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["Settings", "load_settings", "to_environment"]
 
 _MIB = 1024 * 1024
 _DEFAULT_DATA_DIR = Path("~/.local/share/flowguard").expanduser()
@@ -302,3 +303,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         )
         raise ConfigError(msg)
     return settings
+
+
+def _variable_value(value: Any) -> str:
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if isinstance(value, tuple):
+        return ",".join(str(item) for item in value)
+    return str(value)
+
+
+def to_environment(settings: Settings) -> dict[str, str]:
+    """The ``FLOWGUARD_*`` variables that reproduce ``settings`` exactly."""
+    env = {}
+    for field in dataclasses.fields(settings):
+        value = getattr(settings, field.name)
+        if value is not None:
+            env[f"FLOWGUARD_{field.name.upper()}"] = _variable_value(value)
+    return env
