@@ -28,6 +28,7 @@ from storage.rollups import ensure_rollups
 from storage.state import StoredLastPoints, StoredPatterns
 from storage.writer import Writer, WriterSettings
 from ui.api import api_app
+from ui.query_api import add_query_routes
 
 __all__ = ["Ports", "Service", "prepare_database"]
 
@@ -160,18 +161,17 @@ class Service:
         )
         logger.info("otlp http listening on %s:%d", s.bind, http_port)
         writer = self._writer
-        api_port = await self._serve(
-            api_app(
-                ingestor,
-                self._ledger,
-                self.tier,
-                lambda: writer.available,
-                lambda: {"database refused a batch": writer.refused_warning.count},
-                s.max_request_bytes,
-                s.retry_after_s,
-            ),
-            s.http_port,
+        app = api_app(
+            ingestor,
+            self._ledger,
+            self.tier,
+            lambda: writer.available,
+            lambda: {"database refused a batch": writer.refused_warning.count},
+            s.max_request_bytes,
+            s.retry_after_s,
         )
+        add_query_routes(app, self._pool, s.retry_after_s)
+        api_port = await self._serve(app, s.http_port)
         logger.info("ui and api listening on http://%s:%d", s.bind, api_port)
         self.ports = Ports(self._grpc.port, http_port, api_port)
         return self.ports

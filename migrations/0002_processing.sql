@@ -87,7 +87,9 @@ $$;
 CREATE INDEX kpi_requests_time_idx ON kpi_requests (time DESC);
 CREATE INDEX kpi_latency_time_idx ON kpi_latency (time DESC);
 
--- The query API: logs by severity, pattern, tag, attribute and body text.
+-- The query API: series by name prefix (whatever the collation), and logs
+-- by severity, pattern, tag, attribute and body text.
+CREATE INDEX metric_series_name_prefix_idx ON metric_series (name text_pattern_ops);
 CREATE INDEX logs_severity_time_idx ON logs (severity_number, time DESC);
 CREATE INDEX logs_pattern_time_idx ON logs (pattern_id, time DESC)
     WHERE pattern_id IS NOT NULL;

@@ -71,6 +71,15 @@ async def ensure_timescaledb(conn: psycopg.AsyncConnection) -> None:
     row = await cur.fetchone()
     if row is None or row[0] is not None:
         return
+    cur = await conn.execute("SELECT current_setting('shared_preload_libraries')")
+    preload = await cur.fetchone()
+    if preload is None or "timescaledb" not in preload[0]:
+        # Creating it would fail and, with some versions, end the session.
+        logger.warning(
+            "timescaledb is installed but not in shared_preload_libraries;"
+            " running on plain postgresql"
+        )
+        return
     try:
         await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
     except psycopg.Error as exc:
