@@ -25,7 +25,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.resources import Resource
 
-from tests.servers import Server
+from tests.servers import Server, get_json
 from tests.wait import until
 
 # The bucket boundaries the HTTP semantic conventions advise, in seconds.
@@ -143,12 +143,23 @@ def test_kpi_rollups_give_exact_counts_and_bucket_exact_quantiles(
             f"kpi_1m of {service}",
         )
         _check(minute)
+        _check_api(server, service, minute[0])
         hour = until(
             lambda s=service: _settled(database_url, "kpi_1h", s, 200, 15),
             60,
             f"kpi_1h of {service}",
         )
         _check_hour(hour, minute)
+
+
+def _check_api(server: Server, service: str, row: dict[str, Any]) -> None:
+    status, answer = get_json(f"{server.api}/api/kpis?service={service}&since=1h")
+    assert status == 200, answer
+    assert answer["source"] == "kpi_1m"
+    buckets = answer["services"][service]
+    assert len(buckets) == 1
+    for key in (*EXPECTED, *QUANTILE_BUCKETS, "logs", "error_logs", "warn_logs"):
+        assert buckets[0][key] == pytest.approx(row[key]), key
 
 
 def _check_hour(hour: list[dict[str, Any]], minute: list[dict[str, Any]]) -> None:
