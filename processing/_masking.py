@@ -1,0 +1,264 @@
+"""Variable masking and tokenising of log messages for the template miner.
+
+A message is masked as a whole string, with a few compiled regular
+expressions, before it is cut into tokens: that keeps the per-record work in
+C and makes most tokens repeat exactly, so later steps can use dictionaries.
+
+1. Dates written with month names (``Jun  1 12:00:00``, ``01/Jun/2024:...``)
+   become ``<*>``; they contain spaces, so token rules cannot see them whole.
+2. Values with a known shape become ``<*>``: URLs, e-mail addresses, MAC
+   and IPv6 addresses, and file paths.
+3. Every run of characters between delimiters that contains a digit becomes
+   ``<*>``: numbers, hex, UUIDs, IPv4 with port, times, durations, sizes,
+   ids. A
+   short list of technical words that contain digits (``ssh2``, ``IPv4``,
+   ``HTTP/1.1``) and source locations (``kubelet.go:2417``) are kept: they
+   name things, they are not values.
+4. Wildcards next to each other, joined by punctuation or spaces, become one
+   ``<*>``, so a variable that spans several tokens (a date and a time, a
+   list of ids) counts as one token.
+
+Tokens are then cut at whitespace, except that a quoted string or a
+``[...]`` group is one token even when it holds spaces: the number of tokens
+of a message then does not depend on the length of what is quoted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = [
+    "WILDCARD",
+    "Masker",
+    "ShapeMemo",
+    "alternation",
+    "digit_shape",
+    "mask",
+    "split_template",
+    "tokens",
+]
+
+WILDCARD = "<*>"
+
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
+_DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
+_CLOCK = r"\d{1,2}:\d\d(?::\d\d(?:[.,]\d+)?)?"
+_TEXT_DATE = re.compile(
+    rf"\b(?:{_DAY},? +)?{_MONTH} +\d{{1,2}}(?:,? +\d{{4}})?(?: +{_CLOCK})?"
+    rf"(?: +\d{{4}})?\b"
+    rf"|\b\d{{1,2}}/{_MONTH}/\d{{4}}(?::{_CLOCK})?(?: [+-]\d{{4}})?"
+)
+# Dates with month names sit in the header of a line; looking for one only
+# in its first characters saves a scan of every line.
+_DATE_REACH = 64
+_MONTH_NAME = re.compile(_MONTH[3:-7])
+
+# Characters that end a path or a URL: quotes, brackets, separators, and the
+# backslash of an escaped quote.
+_STOP = r"\s\"'<>()\[\]{},;|\\"
+# Each shape is looked for only when a cheap test on the text passes.
+_URL = re.compile(rf"\b[a-zA-Z][\w+.-]*://[^{_STOP}]*")
+_LIKELY_EMAIL = re.compile(r"@[\w-]+\.")
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]++@[\w-]+(?:\.[\w-]+)+\b")
+_LIKELY_MAC = re.compile(r":[0-9a-fA-F]{2}:[0-9a-fA-F]{2}:")
+_MAC = re.compile(r"[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}(?![\w:])")
+# IPv6: a "::" or seven colons; "8080:11:" is not one.
+_IPV6 = re.compile(
+    r"(?<![\w:.])(?=[0-9a-fA-F:]*::|(?:[0-9a-fA-F]{1,4}:){7})"
+    r"(?:[0-9a-fA-F:]*[0-9a-fA-F]|[0-9a-fA-F:]*::)(?![\w:.])"
+)
+# An absolute path starts at a slash that follows no word, dot, colon or
+# slash. It ends before a trailing colon or full stop, which belong to the
+# sentence; a following word with a slash in it continues a path that holds
+# a space (``/data/My Documents/notes.txt``), unless it is a protocol.
+_PATH_BODY = (
+    rf"(?:[^{_STOP}]*[^{_STOP}:.])?"
+    # A protocol and version (HTTP/1.1) after a path is not part of it.
+    rf"(?: (?![A-Z]+/[\d.]+(?![^{_STOP}]))[^{_STOP}/]+/[^{_STOP}]*[^{_STOP}:.])*"
+)
+_PATH = re.compile(rf"/(?<![\w.:/~-]/){_PATH_BODY}")
+_RELATIVE_PATH = re.compile(rf"(?<![\w.~-])(?:~|\.\.?)/{_PATH_BODY}")
+_WINDOWS_PATH = re.compile(r"\b[A-Za-z]:\\[^\s\"'<>|,;]*")
+
+# Delimiters between the runs that step 3 looks at.
+_DELIMITERS = r"\s=:|,;()\[\]{}<>\"'\\"
+# Grouped by first letter, which keeps the test at each run short.
+_KEPT_WORDS = (
+    r"(?:s(?:sh[12]|ha(?:1|256|512)|3)|S(?:HA(?:1|256|512)|3)|[Ii][Pp]v[46]|"
+    r"HTTP/[\d.]+|[Hh]ttp2|[Mm][Dd]5|[Uu][Tt][Ff]-?8|[Bb]ase64|[Xx]509|"
+    r"[Ll]og4[Jj]2?|[Ee]xt[234]|a(?:md64|rm64|arch64)|x86(?:_64)?|i[36]86|"
+    r"[Ww]in(?:32|64)|[Oo][Aa]uth2|[Kk]8s|[Pp]2[Pp])"
+)
+# A run is tried only at its first character, and only when it holds a
+# digit; possessive quantifiers keep the scan linear.
+_DIGIT_RUN = re.compile(
+    rf"(?<![^{_DELIMITERS}])(?=[^{_DELIMITERS}\d]*+\d)"
+    r"(?<!\.(?:go|py|rs|js|kt|cc|ts|rb|cs):)(?<!\.java:)(?<!\.scala:)"
+    rf"(?!{_KEPT_WORDS}(?![^{_DELIMITERS}]))"
+    rf"[^{_DELIMITERS}\d]*+\d(?:[^{_DELIMITERS}]*[^{_DELIMITERS}.])?"
+)
+# Wildcards joined by punctuation, or by spaces after at most a comma; a
+# full stop and a space end a sentence, so they do not join.
+_RUNS_OF_WILDCARDS = re.compile(r"<\*>(?:(?:[-:/,.#@_+]*|,?\s+)<\*>)+")
+# Spaces just inside brackets are padding (``[   12.5]``), not content.
+_PADDING = re.compile(r"(?<=[\[(])\s+|\s+(?=[\])])")
+
+# A token is a run of non-space characters in which a double-quoted string,
+# a single-quoted string (not an apostrophe) or a [...] group may hold spaces.
+_UNIT = re.compile(
+    r"""(?:[^\s"'\[]++|"(?:[^"\\]++|\\.)*+"|(?<!\w)'[^'\n]*+'(?!\w)"""
+    r"""|\[[^\[\]\n]*+\]|["'\[])++"""
+)
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_DIGIT = re.compile(r"\d")
+# Runs of digits right after a letter, except after the T between an ISO
+# date and its time. The expression starts at a digit, which the engine
+# finds fast, and looks back from there.
+_DIGITS_AFTER_LETTER = re.compile(r"\d(?<=[A-SU-Za-z]\d)\d*|\d(?<=\DT\d)\d*")
+
+
+def alternation(words: Iterable[str]) -> str:
+    """An expression for any of the words, branching letter by letter, so
+    that the engine tries few alternatives at each position."""
+    tree: dict[str, Any] = {}
+    for word in words:
+        node = tree
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+    return _branch(tree)
+
+
+def _branch(node: dict[str, Any]) -> str:
+    parts = [re.escape(char) + _branch(child) for char, child in node.items() if char]
+    if not parts:
+        return ""
+    body = parts[0] if len(parts) == 1 else f"(?:{'|'.join(parts)})"
+    if "" not in node:
+        return body
+    return f"(?:{body})?" if len(parts) == 1 else f"{body}?"
+
+
+def _shaped(text: str) -> str:
+    if "://" in text:
+        text = _URL.sub(WILDCARD, text)
+    if "@" in text and _LIKELY_EMAIL.search(text):
+        text = _EMAIL.sub(WILDCARD, text)
+    if _LIKELY_MAC.search(text):
+        text = _MAC.sub(WILDCARD, text)
+    if "::" in text or text.count(":") >= 7:
+        text = _IPV6.sub(WILDCARD, text)
+    if "/" in text:
+        text = _PATH.sub(WILDCARD, text)
+        if "./" in text or "~/" in text:
+            text = _RELATIVE_PATH.sub(WILDCARD, text)
+    if ":\\" in text:
+        text = _WINDOWS_PATH.sub(WILDCARD, text)
+    return text
+
+
+def mask(message: str) -> str:
+    """The message with every variable part replaced by ``<*>``."""
+    text = message
+    if _MONTH_NAME.search(text, 0, _DATE_REACH):
+        text = _TEXT_DATE.sub(WILDCARD, text)
+    text = _DIGIT_RUN.sub(WILDCARD, _shaped(text))
+    if "<*>" in text:
+        text = _RUNS_OF_WILDCARDS.sub(WILDCARD, text)
+    if "[ " in text or "( " in text or " ]" in text or " )" in text:
+        text = _PADDING.sub("", text)
+    return text
+
+
+def tokens(message: str, *, masked: bool = True) -> list[str]:
+    """The tokens of a message, masked unless told otherwise.
+
+    Without masking the message is cut at whitespace only, as classic
+    template miners do.
+    """
+    if not masked:
+        return message.split()
+    return split_template(mask(message))
+
+
+def split_template(text: str) -> list[str]:
+    """Cut masked text, or a template, into tokens; quotes and [...] stay whole."""
+    if '"' in text or "'" in text or "[" in text:
+        return _UNIT.findall(text)
+    return text.split()
+
+
+def digit_shape(text: str) -> bytes:
+    """The text as UTF-8 with every ASCII digit made 0.
+
+    Bytes translate runs in C at one table lookup per byte; digits outside
+    ASCII stay as they are, which only makes two texts look different.
+    """
+    last_text, last_shape = _last_shape[0]
+    if last_text is text:
+        return last_shape
+    shape = text.encode("utf-8", "surrogatepass").translate(_DIGITS_TO_ZERO)
+    _last_shape[0] = (text, shape)
+    return shape
+
+
+# Severity, tags and the miner look at the same body in turn, so the last
+# shape is kept; as one tuple, so that threads never see half of it.
+_last_shape: list[tuple[str | None, bytes]] = [(None, b"")]
+
+
+class ShapeMemo(dict[bytes, Any]):
+    """Results of a function of a text that looks at where its digits are but
+    never at their values, by ``digit_shape``; bounded, oldest out first."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def remember(self, shape: bytes, value: Any) -> None:
+        """Keep a result, forgetting the oldest past the size."""
+        if self.size <= 0:
+            return
+        if len(self) >= self.size:
+            # Another thread may take the oldest first; the bound still holds.
+            with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                del self[next(iter(self))]
+        self[shape] = value
+
+
+class Masker:
+    """Masks messages and remembers results by the shape of their digits.
+
+    Masking looks at where digits are, never at their values, except where
+    digits follow a letter (``ssh2`` is kept, ``ssh3`` is not) or survive
+    masking (a source line such as ``kubelet.go:2417``). So a result without
+    surviving digits is remembered under the message's ``digit_shape`` plus
+    the digits that follow letters, and serves every later message with the
+    same key: a stream of lines that differ in numbers, addresses and times
+    masks each shape once. The result is always exactly what ``tokens``
+    gives.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._known = ShapeMemo(size)
+
+    def tokens(self, message: str) -> tuple[list[str], str]:
+        """The masked tokens of a message, and them joined by spaces; the
+        list is shared and must not be changed."""
+        key = digit_shape(message)
+        after_letters = _DIGITS_AFTER_LETTER.findall(message)
+        if after_letters:
+            # 0xFF never occurs in UTF-8, so the two parts cannot run together.
+            key += b"\xff" + ",".join(after_letters).encode()
+        known: tuple[list[str], str] | None = self._known.get(key)
+        if known is not None:
+            return known
+        found = split_template(mask(message))
+        result = found, " ".join(found)
+        if self.size > 0 and _DIGIT.search(result[1]) is None:
+            self._known.remember(key, result)
+        return result
