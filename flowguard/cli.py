@@ -1,4 +1,4 @@
-"""The ``flowguard`` command: serve, migrate, bench."""
+"""The ``flowguard`` command: serve, migrate, bench, logs."""
 
 from __future__ import annotations
 
@@ -91,12 +91,34 @@ def _parser() -> argparse.ArgumentParser:
     )
     ingest.add_argument("--seconds", type=float, default=20.0)
     ingest.add_argument("--senders", type=int, default=8)
+    patterns = bench_kinds.add_parser(
+        "patterns",
+        help="grouping accuracy and throughput of the log template miner",
+    )
+    patterns.add_argument("--data", help="folder of labelled CSV files")
+    logs = commands.add_parser("logs", help="log tools that need no server")
+    logs_kinds = logs.add_subparsers(dest="logs", required=True)
+    analyze = logs_kinds.add_parser(
+        "analyze", help="severity, tags and pattern of each line of a file, as CSV"
+    )
+    analyze.add_argument(
+        "file", help="a plain-text log file, one record a line; - for stdin"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``flowguard`` console script."""
     args = _parser().parse_args(argv)
+    # These read local files only and need no settings.
+    if args.command == "logs":
+        from flowguard.analyze import analyze_command
+
+        return analyze_command(args.file)
+    if args.command == "bench" and args.bench == "patterns":
+        from benchmarks.patterns import run_benchmark as run_patterns
+
+        return run_patterns(args.data)
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -112,6 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Say what failed without a traceback; the message names the host.
         logger.error("cannot use the database: %s", str(exc).strip())
         return 1
+    except ConfigError as exc:
+        # Settings that are only checked when used, such as processor names.
+        print(f"flowguard: configuration error: {exc}", file=sys.stderr)
+        return 2
     from benchmarks.ingest import run_benchmark
 
     return run_benchmark(settings, seconds=args.seconds, senders=args.senders)

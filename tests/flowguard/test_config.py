@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from flowguard.config import Settings, load_settings
+from flowguard.config import Settings, load_settings, to_environment
 from flowguard.errors import ConfigError
 
 
@@ -44,6 +45,12 @@ def test_file_settings_are_overridden_by_the_environment(tmp_path: Path) -> None
             {"FLOWGUARD_BATCH_MAX_BYTES": "100", "FLOWGUARD_MAX_INFLIGHT_BYTES": "10"},
             "must not exceed",
         ),
+        ({"FLOWGUARD_RETENTION_LOGS": "a week"}, "FLOWGUARD_RETENTION_LOGS"),
+        ({"FLOWGUARD_RETENTION_LOGS": "0d"}, "longer than zero"),
+        (
+            {"FLOWGUARD_RETENTION_KPI_1M": "30d", "FLOWGUARD_RETENTION_KPI_1H": "7d"},
+            "FLOWGUARD_RETENTION_KPI_1H must not be shorter",
+        ),
     ],
 )
 def test_bad_values_name_the_setting_and_value(env: dict[str, str], words: str) -> None:
@@ -58,3 +65,19 @@ def test_unknown_file_keys_are_refused(tmp_path: Path) -> None:
     config.write_text("htp_port: 9000\n")
     with pytest.raises(ConfigError, match="htp_port"):
         load_settings({"FLOWGUARD_CONFIG": str(config)})
+
+
+def test_lists_and_durations_read_from_variables_and_round_trip() -> None:
+    """Comma-separated lists and durations parse, and to_environment gives
+    back variables that load the same settings."""
+    settings = load_settings(
+        {
+            "FLOWGUARD_LOG_PROCESSORS": "severity, patterns",
+            "FLOWGUARD_RETENTION_LOGS": "36h",
+            "FLOWGUARD_METRIC_PROCESSORS": "",
+        }
+    )
+    assert settings.log_processors == ("severity", "patterns")
+    assert settings.metric_processors == ()
+    assert settings.retention_logs == timedelta(hours=36)
+    assert load_settings(to_environment(settings)) == settings

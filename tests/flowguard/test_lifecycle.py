@@ -14,6 +14,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 )
 
 from tests.clusters import Cluster, free_port
+from tests.conftest import Tier
 from tests.servers import JSON_HEADERS, PROTOBUF_HEADERS, Server, get_json, post
 from tests.wait import copies_waiting_on_a_lock, until
 
@@ -145,6 +146,23 @@ def test_bad_configuration_is_refused_with_the_setting_named() -> None:
     assert result.returncode == 2
     assert "FLOWGUARD_OTLP_GRPC_PORT" in result.stderr
     assert "'forty'" in result.stderr
+
+
+def test_unknown_processor_is_refused_at_start(postgres_tier: Tier) -> None:
+    """A processor name that is neither built in nor importable stops serve
+    with status 2, naming it and the accepted forms."""
+    result = _flowguard(
+        "serve",
+        FLOWGUARD_DATABASE_URL=postgres_tier.fresh_database(),
+        FLOWGUARD_LOG_PROCESSORS="severity,no_such_step",
+        FLOWGUARD_OTLP_GRPC_PORT="0",
+        FLOWGUARD_OTLP_HTTP_PORT="0",
+        FLOWGUARD_HTTP_PORT="0",
+    )
+    assert result.returncode == 2, result.stderr
+    assert "unknown processor 'no_such_step'" in result.stderr
+    assert "package.module:ClassName" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_unreachable_database_at_start_is_a_clear_error() -> None:
