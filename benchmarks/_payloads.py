@@ -9,6 +9,8 @@ names and ten attribute sets per service, so each request repeats the same
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import math
 import random
 import time
@@ -47,7 +49,10 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
 )
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from processing.batch import Row
+from flowguard.config import Settings
+from processing.batch import Batch, Row
+from processing.builtins import BUILTIN_PROCESSORS
+from processing.chain import Chain, ProcessorContext, build_chain
 from processing.logs import logs_batch
 from processing.metrics import metrics_batch
 from storage.schema import LOGS, METRIC_POINTS, Table
@@ -216,14 +221,33 @@ def _metrics_request(rng: random.Random, now_ns: int) -> ExportMetricsServiceReq
     )
 
 
+@functools.cache
+def _chain() -> tuple[Chain, asyncio.AbstractEventLoop]:
+    # The default processors, as the server runs them, without the database
+    # reads: pattern and conversion state stay in memory.
+    defaults = Settings()
+    chain = build_chain(
+        defaults.log_processors,
+        defaults.metric_processors,
+        ProcessorContext(options=defaults.processing_options()),
+        BUILTIN_PROCESSORS,
+    )
+    return chain, asyncio.new_event_loop()
+
+
+def _processed(batch: Batch) -> Batch:
+    chain, loop = _chain()
+    return loop.run_until_complete(chain.run(batch))
+
+
 def _log_rows(data: bytes) -> list[Row]:
     request = ExportLogsServiceRequest.FromString(data)
-    return logs_batch(request, len(data)).seal().rows[LOGS.name]
+    return _processed(logs_batch(request, len(data))).rows[LOGS.name]
 
 
 def _metric_rows(data: bytes) -> list[Row]:
     request = ExportMetricsServiceRequest.FromString(data)
-    return metrics_batch(request, len(data)).rows[METRIC_POINTS.name]
+    return _processed(metrics_batch(request, len(data))).rows[METRIC_POINTS.name]
 
 
 def _logs_rejected(body: bytes) -> int:
