@@ -179,6 +179,8 @@ def _accepts(ends: Ends) -> bool:
 def stretch(known: list[str], shape: list[str]) -> Ends | None:
     """The best way to see two lists as one pattern with a variable stretch,
     or None."""
+    if known[:_FIRM] != shape[:_FIRM]:
+        return None  # the shared start _accepts needs is missing
     best = None
     for tail in (False, True):
         ends = Ends(known, shape, tail=tail)

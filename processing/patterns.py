@@ -20,6 +20,12 @@ Where classic Drain is weak, this miner differs:
   count, and its template shows the variable stretch as one ``<*>``.
 - Exact messages and masked messages seen recently map straight to their
   pattern, so repeated lines skip the tree.
+- The work per message is bounded. Candidates are tried most recently used
+  first, and a cheap upper bound of the similarity skips most of them. A
+  leaf holds at most ``max_leaf_patterns``; once full, only the most
+  recently used are tried and a message that matches none joins the
+  leaf's overflow pattern (its route tokens, then ``<*>``), so a flood of
+  free text neither slows ingest nor fills memory with one-off patterns.
 
 A pattern keeps the id it was created with when its template generalises.
 The id is a hash of the service and the first template, so the same first
@@ -29,6 +35,7 @@ line gives the same id in every process.
 from __future__ import annotations
 
 import hashlib
+import operator
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -60,7 +67,8 @@ class _Pattern:
     """One pattern: its id, route, and a positional shape per token count."""
 
     __slots__ = (
-        "alive", "found", "pattern_id", "route", "service", "shapes", "template",
+        "alive", "found", "partial", "pattern_id", "route", "service", "shapes",
+        "template", "wildcards",
     )  # fmt: skip
 
     def __init__(
@@ -69,10 +77,28 @@ class _Pattern:
         self.pattern_id = pattern_id
         self.service = service
         self.route = route
-        self.shapes = {len(shape): shape}
+        self.shapes: dict[int, list[str]] = {}
+        self.wildcards: dict[int, int] = {}
+        self.partial: dict[int, int] = {}
+        self.set_shape(shape)
         self.template = " ".join(shape)
         self.found = PatternMatch(pattern_id, self.template, False, False)
         self.alive = True
+
+    def set_shape(self, shape: list[str]) -> None:
+        """Keep ``shape`` as the shape for its token count, with the counts
+        the similarity bound needs."""
+        size = len(shape)
+        self.shapes[size] = shape
+        self.wildcards[size] = shape.count(WILDCARD)
+        self.partial[size] = sum(WILDCARD in t and t != WILDCARD for t in shape)
+
+
+def _to_end(leaf: list[_Pattern], pattern: _Pattern) -> None:
+    """Mark ``pattern`` most recently used in its leaf."""
+    if leaf and leaf[-1] is not pattern:
+        leaf.remove(pattern)
+        leaf.append(pattern)
 
 
 def pattern_id(service: str, template: str) -> int:
@@ -120,6 +146,10 @@ class TemplateMiner:
         route_tokens: the leading tokens that route a message and never
             generalise (Drain's depth minus two); at least two, which the
             lookup key relies on.
+        max_leaf_patterns: patterns per service, route and token count;
+            past it, unmatched messages join the leaf's overflow pattern.
+        scan_when_full: candidates tried in a full leaf, and in the
+            variable-length search, most recently used first.
 
     A miner is not thread-safe: use one per thread, or a lock.
     """
@@ -134,6 +164,8 @@ class TemplateMiner:
         merge_lengths: bool = True,
         skip_wildcards: bool = True,
         route_tokens: int = 2,
+        max_leaf_patterns: int = 100,
+        scan_when_full: int = 16,
     ) -> None:
         if route_tokens < _KEY_WORDS:
             msg = f"route_tokens must be at least {_KEY_WORDS}, got {route_tokens!r}"
@@ -150,6 +182,8 @@ class TemplateMiner:
         self.merge_lengths = merge_lengths
         self.skip_wildcards = skip_wildcards
         self.route_tokens = route_tokens
+        self.max_leaf_patterns = max_leaf_patterns
+        self.scan_when_full = scan_when_full
         self.evicted = 0
         self._patterns: OrderedDict[int, _Pattern] = OrderedDict()
         self._leaves: dict[_Key, list[_Pattern]] = {}
@@ -265,7 +299,7 @@ class TemplateMiner:
         # from its text apart from any message: give it the message's shape.
         self._patterns.move_to_end(new_id)
         if len(shape) not in existing.shapes:
-            existing.shapes[len(shape)] = list(shape)
+            existing.set_shape(list(shape))
             key: _Key = (service, *existing.route, len(shape))
             self._leaves.setdefault(key, []).append(existing)
         return existing, False
@@ -291,16 +325,48 @@ class TemplateMiner:
         self, service: str, shape: list[str], *, change: bool
     ) -> tuple[_Pattern | None, bool]:
         route = (service, *self._route(shape))
-        best, score = None, -1.0
-        for candidate in self._leaves.get((*route, len(shape)), ()):
-            value = self._similarity(candidate.shapes[len(shape)], shape)
-            if value > score:
-                best, score = candidate, value
-        if best is not None and score >= self.similarity:
+        leaf = self._leaves.get((*route, len(shape)), [])
+        best = self._best(leaf, shape)
+        if best is not None:
+            _to_end(leaf, best)
             return best, change and self._generalise(best, shape)
-        if not self.merge_lengths:
-            return None, False
-        return self._stretch(route, shape, change=change)
+        if len(leaf) >= self.max_leaf_patterns:
+            return self._overflow(service, shape, create=change), False
+        if self.merge_lengths:
+            return self._stretch(route, shape, change=change)
+        return None, False
+
+    def _best(self, leaf: list[_Pattern], shape: list[str]) -> _Pattern | None:
+        """The most similar pattern of the leaf at or above the threshold."""
+        size = len(shape)
+        candidates = leaf
+        if len(leaf) >= self.max_leaf_patterns:
+            candidates = leaf[-self.scan_when_full :]
+        theirs = size - shape.count(WILDCARD)
+        best, score = None, self.similarity
+        for candidate in reversed(candidates):
+            known = candidate.shapes[size]
+            # An upper bound first: equal tokens, plus tokens the pattern
+            # holds as partial variables, over the larger constant count.
+            partial = candidate.partial[size]
+            counted = max(size - candidate.wildcards[size], theirs) or 1
+            if (sum(map(operator.eq, known, shape)) + partial) / counted < score:
+                continue
+            value = self._similarity(known, shape)
+            if value >= score:
+                best, score = candidate, value
+        return best
+
+    def _overflow(
+        self, service: str, shape: list[str], *, create: bool
+    ) -> _Pattern | None:
+        """The pattern that takes what a full leaf cannot place."""
+        route = list(self._route(shape))
+        overflow = route + [WILDCARD] * (len(shape) - len(route))
+        existing = self._patterns.get(pattern_id(service, " ".join(overflow)))
+        if existing is not None or not create:
+            return existing
+        return self._create(service, overflow)[0]
 
     def _similarity(self, known: list[str], shape: list[str]) -> float:
         """The share of matching tokens. Classic Drain divides by the length
@@ -333,6 +399,7 @@ class TemplateMiner:
                 known[index] = (
                     merge_token(mine, theirs) if self.mask_variables else WILDCARD
                 )
+        pattern.set_shape(known)
         return self._retemplate(pattern)
 
     def _retemplate(self, pattern: _Pattern) -> bool:
@@ -363,7 +430,9 @@ class TemplateMiner:
         <*> from`` are different statements.
         """
         best: tuple[_Pattern, Ends] | None = None
-        for candidate in self._routes.get(route, ()):
+        # The most recently created patterns of the route only: the work per
+        # message stays bounded however many patterns share a route.
+        for candidate in self._routes.get(route, ())[-self.scan_when_full :]:
             if len(shape) in candidate.shapes:
                 continue  # its shape of this length did not match
             for known in candidate.shapes.values():
@@ -377,7 +446,7 @@ class TemplateMiner:
         pattern, ends = best
         if not change:
             return pattern, False
-        pattern.shapes[len(shape)] = ends.stretched()
+        pattern.set_shape(ends.stretched())
         self._leaves.setdefault((*route, len(shape)), []).append(pattern)
         return pattern, self._retemplate(pattern)
 

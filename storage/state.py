@@ -51,6 +51,11 @@ async def _fetch(
         raise StorageUnavailableError(msg) from exc
 
 
+# A key shared by very many patterns (free text under one route) must not
+# make one lookup load them all: the miner only tries a few per leaf anyway.
+_FIND_PER_KEY = 200
+
+
 class StoredLastPoints:
     """The last converted point of series, from the point tables."""
 
@@ -99,7 +104,10 @@ class StoredPatterns:
                 self._pool,
                 "SELECT p.service, p.pattern_id, p.template"
                 " FROM unnest(%s::text[], %s::text[]) AS k(service, lookup_key)"
-                " JOIN log_patterns p USING (service, lookup_key)",
-                (services, lookup_keys),
+                " CROSS JOIN LATERAL ("
+                "  SELECT service, pattern_id, template FROM log_patterns"
+                "  WHERE service = k.service AND lookup_key = k.lookup_key"
+                "  ORDER BY updated_at DESC LIMIT %s) AS p",
+                (services, lookup_keys, _FIND_PER_KEY),
             )
         ]

@@ -260,3 +260,22 @@ def test_grouping_accuracy_meets_the_target_and_beats_the_baselines() -> None:
         for baseline in ("classic", "digits"):
             assert miner.grouping_accuracy > pooled[baseline].grouping_accuracy, half
             assert miner.f1 > pooled[baseline].f1, half
+
+
+def test_free_text_flood_keeps_patterns_per_leaf_bounded() -> None:
+    """Unique free-text messages under one route stop creating patterns when
+    their leaf is full and join its overflow pattern, so memory and the work
+    per message stay bounded; a known statement still finds its pattern."""
+    miner = TemplateMiner(max_leaf_patterns=10)
+    known = miner.add("svc", "cache refreshed in 12 ms for region eu")
+    words = [f"w{chr(97 + i)}x" for i in range(26)]
+    created = set()
+    for i in range(300):
+        text = " ".join(words[(i * 7 + k * 3) % 26] for k in range(6))
+        found = miner.add("svc", f"request failed {text}")
+        created.add(found.pattern_id)
+    assert len(created) <= 11
+    overflow = miner.add("svc", "request failed " + "zzz " * 5 + "zzz")
+    assert overflow.template == "request failed <*> <*> <*> <*> <*> <*>"
+    again = miner.add("svc", "cache refreshed in 40 ms for region eu")
+    assert again.pattern_id == known.pattern_id
