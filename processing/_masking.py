@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -210,7 +211,7 @@ def digit_shape(text: str) -> bytes:
 _last_shape: list[tuple[str | None, bytes]] = [(None, b"")]
 
 
-class ShapeMemo(dict[bytes, Any]):
+class ShapeMemo(OrderedDict[bytes, Any]):
     """Results of a function of a text that looks at where its digits are but
     never at their values, by ``digit_shape``; bounded, oldest out first."""
 
@@ -224,8 +225,8 @@ class ShapeMemo(dict[bytes, Any]):
             return
         if len(self) >= self.size:
             # Another thread may take the oldest first; the bound still holds.
-            with contextlib.suppress(KeyError, RuntimeError, StopIteration):
-                del self[next(iter(self))]
+            with contextlib.suppress(KeyError, RuntimeError):
+                self.popitem(last=False)
         self[shape] = value
 
 

@@ -22,10 +22,12 @@ Where classic Drain is weak, this miner differs:
   pattern, so repeated lines skip the tree.
 - The work per message is bounded. Candidates are tried most recently used
   first, and a cheap upper bound of the similarity skips most of them. A
-  leaf holds at most ``max_leaf_patterns``; once full, only the most
-  recently used are tried and a message that matches none joins the
-  leaf's overflow pattern (its route tokens, then ``<*>``), so a flood of
-  free text neither slows ingest nor fills memory with one-off patterns.
+  leaf holds at most ``max_leaf_patterns``, and counts as full too after
+  ``2 * scan_when_full`` new patterns in a row with no match between them.
+  In a full leaf only the most recently used are tried and a message that
+  matches none joins the leaf's overflow pattern (its route tokens, then
+  ``<*>``), so a flood of free text neither slows ingest nor fills memory
+  with one-off patterns. A match ends the run of new patterns.
 
 A pattern keeps the id it was created with when its template generalises.
 The id is a hash of the service and the first template, so the same first
@@ -67,8 +69,8 @@ class _Pattern:
     """One pattern: its id, route, and a positional shape per token count."""
 
     __slots__ = (
-        "alive", "found", "partial", "pattern_id", "route", "service", "shapes",
-        "template", "wildcards",
+        "alive", "found", "overflow", "partial", "pattern_id", "route", "service",
+        "shapes", "template", "wildcards",
     )  # fmt: skip
 
     def __init__(
@@ -84,6 +86,7 @@ class _Pattern:
         self.template = " ".join(shape)
         self.found = PatternMatch(pattern_id, self.template, False, False)
         self.alive = True
+        self.overflow = False
 
     def set_shape(self, shape: list[str]) -> None:
         """Keep ``shape`` as the shape for its token count, with the counts
@@ -107,7 +110,7 @@ def pattern_id(service: str, template: str) -> int:
     return int.from_bytes(digest.digest(), "big") & _ID_MASK or 1
 
 
-class _Bounded(dict[tuple[str, str], _Pattern]):
+class _Bounded(OrderedDict[tuple[str, str], _Pattern]):
     """A dictionary that forgets its oldest entries past a size."""
 
     def __init__(self, size: int) -> None:
@@ -118,7 +121,7 @@ class _Bounded(dict[tuple[str, str], _Pattern]):
         if self.size <= 0:
             return
         if len(self) >= self.size:
-            del self[next(iter(self))]  # the oldest: dicts keep insertion order
+            self.popitem(last=False)  # the oldest; O(1), unlike a dict's first key
         self[key] = value
 
     def find(self, key: tuple[str, str]) -> _Pattern | None:
@@ -159,13 +162,13 @@ class TemplateMiner:
         *,
         max_patterns: int = 50_000,
         similarity: float = 0.6,
-        cache_size: int = 100_000,
+        cache_size: int = 20_000,
         mask_variables: bool = True,
         merge_lengths: bool = True,
         skip_wildcards: bool = True,
         route_tokens: int = 2,
         max_leaf_patterns: int = 100,
-        scan_when_full: int = 16,
+        scan_when_full: int = 8,
     ) -> None:
         if route_tokens < _KEY_WORDS:
             msg = f"route_tokens must be at least {_KEY_WORDS}, got {route_tokens!r}"
@@ -188,6 +191,9 @@ class TemplateMiner:
         self._patterns: OrderedDict[int, _Pattern] = OrderedDict()
         self._leaves: dict[_Key, list[_Pattern]] = {}
         self._routes: dict[_Key, list[_Pattern]] = {}
+        # Patterns created in a row in each leaf, with no message matching
+        # in between: a long run means free text, and the leaf counts as full.
+        self._misses: dict[_Key, int] = {}
         self._exact = _Bounded(cache_size)
         self._masked = _Bounded(cache_size)
         self._masker = Masker(cache_size)
@@ -277,10 +283,14 @@ class TemplateMiner:
     ) -> PatternMatch:
         found, changed = self._search(service, shape, change=True)
         created = False
+        leaf_key: _Key = (service, *self._route(shape), len(shape))
         if found is None:
             found, created = self._create(service, shape)
+            self._misses[leaf_key] = self._misses.get(leaf_key, 0) + 1
         else:
             self._patterns.move_to_end(found.pattern_id)
+            if not found.overflow:
+                self._misses.pop(leaf_key, None)
         self._exact.put((service, message), found)
         self._masked.put(masked_key, found)
         return PatternMatch(found.pattern_id, found.template, created, changed)
@@ -325,23 +335,29 @@ class TemplateMiner:
         self, service: str, shape: list[str], *, change: bool
     ) -> tuple[_Pattern | None, bool]:
         route = (service, *self._route(shape))
-        leaf = self._leaves.get((*route, len(shape)), [])
-        best = self._best(leaf, shape)
+        key: _Key = (*route, len(shape))
+        leaf = self._leaves.get(key, [])
+        full = (
+            len(leaf) >= self.max_leaf_patterns
+            or self._misses.get(key, 0) >= self.scan_when_full * 2
+        )
+        best = self._best(leaf, shape, full)
         if best is not None:
             _to_end(leaf, best)
             return best, change and self._generalise(best, shape)
-        if len(leaf) >= self.max_leaf_patterns:
+        if full:
             return self._overflow(service, shape, create=change), False
         if self.merge_lengths:
             return self._stretch(route, shape, change=change)
         return None, False
 
-    def _best(self, leaf: list[_Pattern], shape: list[str]) -> _Pattern | None:
-        """The most similar pattern of the leaf at or above the threshold."""
+    def _best(
+        self, leaf: list[_Pattern], shape: list[str], full: bool
+    ) -> _Pattern | None:
+        """The most similar pattern of the leaf at or above the threshold;
+        in a full leaf, among the most recently used only."""
         size = len(shape)
-        candidates = leaf
-        if len(leaf) >= self.max_leaf_patterns:
-            candidates = leaf[-self.scan_when_full :]
+        candidates = leaf[-self.scan_when_full :] if full else leaf
         theirs = size - shape.count(WILDCARD)
         best, score = None, self.similarity
         for candidate in reversed(candidates):
@@ -364,9 +380,11 @@ class TemplateMiner:
         route = list(self._route(shape))
         overflow = route + [WILDCARD] * (len(shape) - len(route))
         existing = self._patterns.get(pattern_id(service, " ".join(overflow)))
-        if existing is not None or not create:
-            return existing
-        return self._create(service, overflow)[0]
+        if existing is None and create:
+            existing = self._create(service, overflow)[0]
+        if existing is not None:
+            existing.overflow = True
+        return existing
 
     def _similarity(self, known: list[str], shape: list[str]) -> float:
         """The share of matching tokens. Classic Drain divides by the length

@@ -16,7 +16,7 @@ receivers share a database.
 from __future__ import annotations
 
 import time as _time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -164,7 +164,7 @@ class TemporalityProcessor:
         self._ttl_s = state_ttl_s
         self._max_series = max_series
         self._clock = clock
-        self._states: dict[int, _Entry] = {}
+        self._states: OrderedDict[int, _Entry] = OrderedDict()
         self._inflight: Counter[int] = Counter()
 
     @classmethod
@@ -274,5 +274,5 @@ class TemporalityProcessor:
     def _remember(self, sid: int, state: State | None, now_s: float) -> None:
         self._states.pop(sid, None)
         if len(self._states) >= self._max_series:
-            del self._states[next(iter(self._states))]
+            self._states.popitem(last=False)
         self._states[sid] = _Entry(state, now_s)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Container, Iterable
 from dataclasses import dataclass
 
@@ -68,7 +69,7 @@ class Writer:
         self._wakeup = asyncio.Event()
         self._flushes = asyncio.Semaphore(settings.max_concurrent_flushes)
         self._flush_tasks: set[asyncio.Task[None]] = set()
-        self._known_series: dict[int, None] = {}
+        self._known_series: OrderedDict[int, None] = OrderedDict()
         self._available = True
         self._closing = False
         self._task: asyncio.Task[None] | None = None
@@ -239,7 +240,7 @@ class Writer:
         if len(self._known_series) >= _SERIES_CACHE_MAX:
             # Forget the oldest entry; a forgotten series is inserted again
             # with ON CONFLICT DO NOTHING, which is harmless.
-            del self._known_series[next(iter(self._known_series))]
+            self._known_series.popitem(last=False)
         self._known_series[sid] = None
 
     def _mark_down(self, exc: Exception) -> None:
