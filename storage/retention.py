@@ -57,13 +57,13 @@ _DELETE_BATCH_ROWS = 50_000
 
 @dataclass(frozen=True, slots=True)
 class Retention:
-    """How long each kind of data is kept."""
+    """How long each kind of data is kept (defaults: ``flowguard.config``)."""
 
-    logs: timedelta = timedelta(days=7)
-    metrics: timedelta = timedelta(days=30)
-    kpi_1m: timedelta = timedelta(days=90)
-    kpi_1h: timedelta = timedelta(days=730)
-    compress_after: timedelta = timedelta(days=1)
+    logs: timedelta
+    metrics: timedelta
+    kpi_1m: timedelta
+    kpi_1h: timedelta
+    compress_after: timedelta
 
     def kept(self) -> dict[str, timedelta]:
         """How long each table under retention keeps its rows."""

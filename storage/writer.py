@@ -28,7 +28,7 @@ from flowguard.errors import (
     StorageUnavailableError,
 )
 from processing.batch import Batch
-from storage.schema import LOG_PATTERNS, METRIC_SERIES, TABLES
+from storage.schema import LOG_PATTERNS, METRIC_SERIES, TABLES, Table
 
 __all__ = ["Writer", "WriterSettings"]
 
@@ -296,25 +296,38 @@ def _fail(taken: Iterable[_Pending], error: Exception) -> None:
             pending.done.set_exception(error)
 
 
+async def _merge(
+    conn: psycopg.AsyncConnection,
+    table: Table,
+    rows: list[tuple[object, ...]],
+    on_conflict: str,
+) -> None:
+    # COPY cannot skip or update existing keys, so rows go through a
+    # temporary table and one INSERT ... ON CONFLICT.
+    staging = f"_new_{table.name}"
+    columns = sql.SQL(", ").join(map(sql.Identifier, table.column_names))
+    await conn.execute(
+        sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS)"
+            " ON COMMIT DELETE ROWS"
+        ).format(sql.Identifier(staging), sql.Identifier(table.name))
+    )
+    await _copy(conn, staging, table.column_names, table.types, [rows])
+    await conn.execute(
+        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT {}").format(
+            sql.Identifier(table.name),
+            columns,
+            columns,
+            sql.Identifier(staging),
+            sql.SQL(on_conflict),  # a constant of this module
+        )
+    )
+
+
 async def _insert_series(
     conn: psycopg.AsyncConnection, rows: list[tuple[object, ...]]
 ) -> None:
-    # COPY cannot skip existing keys, so new series go through a temporary
-    # table and one INSERT ... ON CONFLICT DO NOTHING.
-    columns = sql.SQL(", ").join(map(sql.Identifier, METRIC_SERIES.column_names))
-    await conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS _new_series"
-        " (LIKE metric_series INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-    )
-    await _copy(
-        conn, "_new_series", METRIC_SERIES.column_names, METRIC_SERIES.types, [rows]
-    )
-    await conn.execute(
-        sql.SQL(
-            "INSERT INTO metric_series ({columns}) SELECT {columns} FROM _new_series"
-            " ON CONFLICT (series_id) DO NOTHING"
-        ).format(columns=columns)
-    )
+    await _merge(conn, METRIC_SERIES, rows, "(series_id) DO NOTHING")
 
 
 async def _upsert_patterns(
@@ -322,22 +335,14 @@ async def _upsert_patterns(
 ) -> None:
     # Another process may have created the same pattern: keep the earliest
     # sighting and the latest template, which is the most general one seen.
-    columns = sql.SQL(", ").join(map(sql.Identifier, LOG_PATTERNS.column_names))
-    await conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS _new_patterns"
-        " (LIKE log_patterns INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-    )
-    await _copy(
-        conn, "_new_patterns", LOG_PATTERNS.column_names, LOG_PATTERNS.types, [rows]
-    )
-    await conn.execute(
-        sql.SQL(
-            "INSERT INTO log_patterns ({columns}) SELECT {columns} FROM _new_patterns"
-            " ON CONFLICT (pattern_id) DO UPDATE SET"
-            " template = EXCLUDED.template, lookup_key = EXCLUDED.lookup_key,"
-            " first_seen = least(log_patterns.first_seen, EXCLUDED.first_seen),"
-            " updated_at = now()"
-        ).format(columns=columns)
+    await _merge(
+        conn,
+        LOG_PATTERNS,
+        rows,
+        "(pattern_id) DO UPDATE SET"
+        " template = EXCLUDED.template, lookup_key = EXCLUDED.lookup_key,"
+        " first_seen = least(log_patterns.first_seen, EXCLUDED.first_seen),"
+        " updated_at = now()",
     )
 
 
