@@ -194,6 +194,7 @@ class TemplateMiner:
         # Patterns created in a row in each leaf, with no message matching
         # in between: a long run means free text, and the leaf counts as full.
         self._misses: dict[_Key, int] = {}
+        self._overflows: dict[_Key, _Pattern] = {}
         self._exact = _Bounded(cache_size)
         self._masked = _Bounded(cache_size)
         self._masker = Masker(cache_size)
@@ -289,7 +290,9 @@ class TemplateMiner:
             self._misses[leaf_key] = self._misses.get(leaf_key, 0) + 1
         else:
             self._patterns.move_to_end(found.pattern_id)
-            if not found.overflow:
+            if found.overflow:
+                self._misses[leaf_key] = self._misses.get(leaf_key, 0) + 1
+            else:
                 self._misses.pop(leaf_key, None)
         self._exact.put((service, message), found)
         self._masked.put(masked_key, found)
@@ -337,11 +340,12 @@ class TemplateMiner:
         route = (service, *self._route(shape))
         key: _Key = (*route, len(shape))
         leaf = self._leaves.get(key, [])
-        full = (
-            len(leaf) >= self.max_leaf_patterns
-            or self._misses.get(key, 0) >= self.scan_when_full * 2
-        )
-        best = self._best(leaf, shape, full)
+        misses = self._misses.get(key, 0)
+        full = len(leaf) >= self.max_leaf_patterns or misses >= 2 * self.scan_when_full
+        # A long run of misses is a flood of free text: try the two most
+        # recently used patterns only, until a message matches again.
+        scan = 2 if misses >= 8 * self.scan_when_full else self.scan_when_full
+        best = self._best(leaf, shape, scan if full else len(leaf))
         if best is not None:
             _to_end(leaf, best)
             return best, change and self._generalise(best, shape)
@@ -352,12 +356,12 @@ class TemplateMiner:
         return None, False
 
     def _best(
-        self, leaf: list[_Pattern], shape: list[str], full: bool
+        self, leaf: list[_Pattern], shape: list[str], scan: int
     ) -> _Pattern | None:
-        """The most similar pattern of the leaf at or above the threshold;
-        in a full leaf, among the most recently used only."""
+        """The most similar pattern at or above the threshold among the
+        ``scan`` most recently used of the leaf."""
         size = len(shape)
-        candidates = leaf[-self.scan_when_full :] if full else leaf
+        candidates = leaf[-scan:] if scan < len(leaf) else leaf
         theirs = size - shape.count(WILDCARD)
         best, score = None, self.similarity
         for candidate in reversed(candidates):
@@ -377,6 +381,10 @@ class TemplateMiner:
         self, service: str, shape: list[str], *, create: bool
     ) -> _Pattern | None:
         """The pattern that takes what a full leaf cannot place."""
+        key: _Key = (service, *self._route(shape), len(shape))
+        existing = self._overflows.get(key)
+        if existing is not None and existing.alive:
+            return existing
         route = list(self._route(shape))
         overflow = route + [WILDCARD] * (len(shape) - len(route))
         existing = self._patterns.get(pattern_id(service, " ".join(overflow)))
@@ -384,6 +392,7 @@ class TemplateMiner:
             existing = self._create(service, overflow)[0]
         if existing is not None:
             existing.overflow = True
+            self._overflows[key] = existing
         return existing
 
     def _similarity(self, known: list[str], shape: list[str]) -> float:
