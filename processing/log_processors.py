@@ -78,7 +78,7 @@ def _mined_text(entry: LogEntry) -> str | None:
 
 
 # TODO(#3): on the ingest benchmark's unique-text bodies the log processors
-# cost 56% of the end-to-end rate, more than the third they may take;
+# cost 55% of the end-to-end rate, more than the third they may take;
 # masking and the miner's search dominate the time per record.
 class PatternProcessor:
     """Assigns every record a pattern; new and changed patterns are stored
