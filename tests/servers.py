@@ -36,6 +36,10 @@ class Server:
             "FLOWGUARD_HTTP_PORT": "0",
             # Rollup tables refresh every second, so tests wait little.
             "FLOWGUARD_ROLLUP_REFRESH_S": "1",
+            # The OTLP examples are dated 2018: keep them, since retention
+            # runs with every refresh. Retention tests set their own.
+            "FLOWGUARD_RETENTION_LOGS": "1000w",
+            "FLOWGUARD_RETENTION_METRICS": "1000w",
             **env,
         }
         if database_url is not None:
