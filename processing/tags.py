@@ -75,7 +75,7 @@ _BODY_RULES: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = (
     ),
     (
         "disk",
-        ("space", "enospc", "quota", " full", "read-only", "i/o", "input/output"),
+        ("space", "enospc", "quota", " full", "read-only", "i/o error", "input/output"),
         re.compile(
             r"no space left|enospc|disk (?:is )?full|file ?system (?:is )?full"
             r"|quota exceeded|disk quota|read-only file ?system"
