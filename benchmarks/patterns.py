@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import random
 import re
 import statistics
@@ -39,6 +40,8 @@ from processing._evaluate import Scores
 from processing.patterns import TemplateMiner
 
 __all__ = ["main", "run_benchmark"]
+
+logger = logging.getLogger(__name__)
 
 _METHODS = ("miner", "classic", "digits")
 _REPEATS = 8
@@ -179,7 +182,7 @@ def run_benchmark(data: str | None = None) -> int:
     folder = Path(data) if data else _evaluate.DATA_DIR
     names = _systems(folder)
     if not names:
-        print(f"flowguard: no labelled CSV files in {str(folder)!r}", file=sys.stderr)
+        logger.error("no labelled csv files in %r", str(folder))
         return 2
     scores = _accuracy(folder, names)
     for row in _accuracy_rows(names, scores):

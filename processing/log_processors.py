@@ -112,12 +112,13 @@ class PatternProcessor:
         """Set ``pattern_id`` on every record with a text body."""
         if not self._loaded:
             await self._load()
-        entries = [e for e in batch.logs if _mined_text(e) is not None]
+        texts = [(e, t) for e in batch.logs if (t := _mined_text(e)) is not None]
         if not self._complete or self._miner.evicted:
-            unknown = [e for e in entries if not self._known(e)]
-            await self._adopt_stored(unknown)
-        for entry in entries:
-            self._add(batch, entry)
+            await self._adopt_stored(
+                [(e, t) for e, t in texts if self._miner.match(e.service, t) is None]
+            )
+        for entry, text in texts:
+            self._add(batch, entry, text)
 
     async def _load(self) -> None:
         assert self._store is not None
@@ -129,24 +130,14 @@ class PatternProcessor:
         self._loaded = True
         logger.info("loaded %d log patterns", min(len(stored), limit))
 
-    def _known(self, entry: LogEntry) -> bool:
-        text = _mined_text(entry) or ""
-        return self._miner.match(entry.service, text) is not None
-
-    async def _adopt_stored(self, misses: list[LogEntry]) -> None:
+    async def _adopt_stored(self, misses: list[tuple[LogEntry, str]]) -> None:
         if not misses or self._store is None:
             return
-        keys = {
-            (e.service, self._miner.lookup_key(e.service, _mined_text(e) or ""))
-            for e in misses
-        }
+        keys = {(e.service, self._miner.lookup_key(e.service, t)) for e, t in misses}
         for service, pattern_id, template in await self._store.find(sorted(keys)):
             self._miner.adopt(service, pattern_id, template)
 
-    def _add(self, batch: Batch, entry: LogEntry) -> None:
-        text = _mined_text(entry)
-        if text is None:
-            return
+    def _add(self, batch: Batch, entry: LogEntry, text: str) -> None:
         found = self._miner.add(entry.service, text)
         entry.pattern_id = found.pattern_id
         if found.created or found.changed:

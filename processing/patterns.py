@@ -332,7 +332,11 @@ class TemplateMiner:
         key = (pattern.service, *pattern.route)
         _drop(self._routes, key, pattern)
         for size in pattern.shapes:
-            _drop(self._leaves, (*key, size), pattern)
+            leaf: _Key = (*key, size)
+            if not _drop(self._leaves, leaf, pattern):
+                # The leaf is gone: so is what was kept about it.
+                self._misses.pop(leaf, None)
+                self._overflows.pop(leaf, None)
 
     def _search(
         self, service: str, shape: list[str], *, change: bool
@@ -478,8 +482,10 @@ class TemplateMiner:
         return pattern, self._retemplate(pattern)
 
 
-def _drop(index: dict[_Key, list[_Pattern]], key: _Key, pattern: _Pattern) -> None:
+def _drop(index: dict[_Key, list[_Pattern]], key: _Key, pattern: _Pattern) -> bool:
+    """Remove ``pattern`` from ``index[key]``; False when the key is gone."""
     members = index[key]
     members.remove(pattern)
     if not members:
         del index[key]
+    return bool(members)

@@ -166,6 +166,8 @@ class TemporalityProcessor:
         self._clock = clock
         self._states: OrderedDict[int, _Entry] = OrderedDict()
         self._inflight: Counter[int] = Counter()
+        # The series each batch in flight converted, by the batch's id.
+        self._converted: dict[int, tuple[int, ...]] = {}
 
     @classmethod
     def from_context(cls, context: ProcessorContext) -> TemporalityProcessor:
@@ -185,29 +187,21 @@ class TemporalityProcessor:
         self._apply(
             batch.rows.get(METRIC_HISTOGRAMS.name, []), hists, now_s, _convert_histogram
         )
-        for sid in (*sums, *hists):
-            self._inflight[sid] += 1
+        converted = (*sums, *hists)
+        self._inflight.update(converted)
+        self._converted[id(batch)] = converted
 
     def committed(self, batch: Batch, stored: bool) -> None:
         """Forget the state of series whose points were not stored.
 
         Their next point is then compared with what the database holds.
         """
-        for sid in self._converted(batch):
+        for sid in self._converted.pop(id(batch), ()):
             self._inflight[sid] -= 1
             if self._inflight[sid] <= 0:
                 del self._inflight[sid]
             if not stored:
                 self._states.pop(sid, None)
-
-    def _converted(self, batch: Batch) -> set[int]:
-        found: set[int] = set()
-        for table, index in ((METRIC_POINTS.name, _P), (METRIC_HISTOGRAMS.name, _H)):
-            for row in batch.rows.get(table, ()):
-                conversion = row[index["conversion"]]
-                if conversion is not None and conversion != "delta":
-                    found.add(row[1])
-        return found
 
     def _plan(
         self,

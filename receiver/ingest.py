@@ -174,9 +174,11 @@ class Ingestor:
         return IngestResult(accepted, batch.rejected_count, batch.rejection_message())
 
     async def _write(self, batch: Batch) -> None:
-        await self._chain.run(batch)
+        # Processors hear about every batch they may have seen, also when a
+        # later processor failed, so that no state is left waiting for it.
         stored = False
         try:
+            await self._chain.run(batch)
             await self._sink.write(batch)
             stored = True
         finally:

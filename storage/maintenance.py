@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import psycopg
 
@@ -24,6 +26,7 @@ __all__ = ["Maintenance", "MaintenanceSettings"]
 logger = logging.getLogger(__name__)
 
 _LOCK_KEY = 0x466C6F77_4D61696E  # "FlowMain"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,42 +90,38 @@ class Maintenance:
     async def _work(self, conn: psycopg.AsyncConnection) -> None:
         s = self._settings
         if s.tier == "timescale":
-            try:
-                await apply_policies(conn, s.retention)
-            except psycopg.DatabaseError as exc:
-                if isinstance(exc, psycopg.OperationalError):
-                    raise
-                logger.warning("error setting timescaledb policies: %s", exc)
+            await _attempt(
+                "setting timescaledb policies", apply_policies(conn, s.retention)
+            )
         while True:
             # Refresh before retention, so that rollups hold a bucket before
             # its raw rows go. Both are cheap when there is nothing to do.
             if s.tier != "timescale":
-                await self._refresh(conn)
-                await self._retention(conn)
+                refreshed = await _attempt(
+                    "refreshing rollups",
+                    refresh_rollups(conn, datetime.now(UTC), s.retention.kept()),
+                )
+                self.refreshes += refreshed is not None
+                removed = await _attempt(
+                    "enforcing retention",
+                    enforce_retention(conn, s.retention, datetime.now(UTC)),
+                )
+                dropped = {table: n for table, n in (removed or {}).items() if n}
+                if dropped:
+                    logger.info("retention removed %s", dropped)
             await asyncio.sleep(s.refresh_s)
 
-    async def _refresh(self, conn: psycopg.AsyncConnection) -> None:
-        try:
-            await refresh_rollups(
-                conn, datetime.now(UTC), self._settings.retention.kept()
-            )
-        except psycopg.DatabaseError as exc:
-            if isinstance(exc, psycopg.OperationalError):
-                raise
-            logger.warning("error refreshing rollups: %s", exc)
-            return
-        self.refreshes += 1
 
-    async def _retention(self, conn: psycopg.AsyncConnection) -> None:
-        try:
-            removed = await enforce_retention(
-                conn, self._settings.retention, datetime.now(UTC)
-            )
-        except psycopg.DatabaseError as exc:
-            if isinstance(exc, psycopg.OperationalError):
-                raise
-            logger.warning("error enforcing retention: %s", exc)
-            return
-        dropped = {table: n for table, n in removed.items() if n}
-        if dropped:
-            logger.info("retention removed %s", dropped)
+async def _attempt(what: str, work: Awaitable[T]) -> T | None:
+    """The result of ``work``, or None when the database refused it.
+
+    A lost connection is raised, so that the lock is taken again on a new
+    one; any other database error is logged and the next round tries again.
+    """
+    try:
+        return await work
+    except psycopg.OperationalError:
+        raise
+    except psycopg.DatabaseError as exc:
+        logger.warning("error %s: %s", what, exc)
+        return None

@@ -21,26 +21,17 @@ __all__ = ["Retention", "apply_policies", "enforce_retention"]
 
 logger = logging.getLogger(__name__)
 
-_LOG_TABLES = ("logs",)
-_METRIC_TABLES = (
-    "metric_points",
-    "metric_histograms",
-    "metric_exp_histograms",
-    "metric_summaries",
-    "kpi_requests",
-    "kpi_latency",
-)
-
-# Compressed chunks are grouped by these columns: queries filter on them,
-# and values within a group compress well together.
-_SEGMENT_BY = {
-    "logs": "service",
-    "metric_points": "series_id",
-    "metric_histograms": "series_id",
-    "metric_exp_histograms": "series_id",
-    "metric_summaries": "series_id",
-    "kpi_requests": "service",
-    "kpi_latency": "service",
+# The raw tables by signal, with the column their compressed chunks are
+# grouped by: queries filter on it, and values within a group compress well
+# together.
+_RAW_TABLES = {
+    "logs": ("logs", "service"),
+    "metric_points": ("metrics", "series_id"),
+    "metric_histograms": ("metrics", "series_id"),
+    "metric_exp_histograms": ("metrics", "series_id"),
+    "metric_summaries": ("metrics", "series_id"),
+    "kpi_requests": ("metrics", "service"),
+    "kpi_latency": ("metrics", "service"),
 }
 
 # Continuous aggregate refresh windows: minute rollups re-read the last
@@ -71,8 +62,10 @@ class Retention:
 
     def tables(self) -> list[tuple[str, str, timedelta]]:
         """(table, time column, keep) for every table under retention."""
-        out = [(t, "time", self.logs) for t in _LOG_TABLES]
-        out += [(t, "time", self.metrics) for t in _METRIC_TABLES]
+        out = [
+            (table, "time", self.logs if signal == "logs" else self.metrics)
+            for table, (signal, _segment_by) in _RAW_TABLES.items()
+        ]
         for rollup in ROLLUPS:
             keep = self.kpi_1m if rollup.bucket < timedelta(hours=1) else self.kpi_1h
             out.append((rollup.name, "bucket", keep))
@@ -91,7 +84,7 @@ async def _compression(
             "ALTER TABLE {} SET (timescaledb.compress,"
             " timescaledb.compress_segmentby = {},"
             " timescaledb.compress_orderby = 'time DESC')"
-        ).format(sql.Identifier(table), sql.Literal(_SEGMENT_BY[table]))
+        ).format(sql.Identifier(table), sql.Literal(_RAW_TABLES[table][1]))
     )
     await _call(conn, "SELECT remove_compression_policy(%s, if_exists => true)", table)
     await _call(conn, "SELECT add_compression_policy(%s, %s)", table, after)
@@ -139,7 +132,7 @@ async def apply_policies(conn: psycopg.AsyncConnection, retention: Retention) ->
                 conn, "SELECT remove_retention_policy(%s, if_exists => true)", table
             )
             await _call(conn, "SELECT add_retention_policy(%s, %s)", table, keep)
-        for table in _SEGMENT_BY:
+        for table in _RAW_TABLES:
             await _compression(conn, table, retention.compress_after)
     logger.info("retention, compression and refresh policies set")
 
