@@ -36,14 +36,17 @@ CREATE INDEX log_patterns_lookup_idx ON log_patterns (service, lookup_key);
 CREATE INDEX log_patterns_first_seen_idx ON log_patterns (first_seen, service);
 
 -- One row per request-duration histogram point: the requests it counted,
--- how many were errors, and their summed duration. Derived at ingest from
+-- how many were errors, their summed duration, and the smallest and largest
+-- duration the point reports (for a cumulative point, over its whole run). Derived at ingest from
 -- the per-interval values, so the rollups need no array arithmetic.
 CREATE TABLE kpi_requests (
     time             timestamptz NOT NULL,
     service          text        NOT NULL,
     requests         bigint      NOT NULL,
     errors           bigint      NOT NULL,
-    duration_sum_ms  double precision
+    duration_sum_ms  double precision,
+    min_ms           double precision,
+    max_ms           double precision
 );
 
 -- One row per non-empty histogram bucket of those points: the bucket's
@@ -112,11 +115,17 @@ $$;
 -- The p-quantile of a histogram given as ascending upper bounds and the
 -- count in each bucket, interpolated linearly inside the bucket that holds
 -- the rank, so the answer always lies in that bucket. The first bucket
--- starts at zero (durations are not negative); when the rank falls in the
--- overflow bucket the answer is its lower bound, the largest finite bound.
+-- starts at zero (durations are not negative). When the smallest and
+-- largest observations are known (low, high), each bucket is narrowed to
+-- them, which still holds every observation: a histogram whose buckets are
+-- far wider than its values then gives values near the truth. In the
+-- overflow bucket the answer is its lower bound, the largest finite bound,
+-- unless high is known.
 CREATE FUNCTION histogram_quantile(q double precision,
                                    bounds double precision[],
-                                   counts bigint[])
+                                   counts bigint[],
+                                   low double precision DEFAULT NULL,
+                                   high double precision DEFAULT NULL)
     RETURNS double precision
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
@@ -124,7 +133,8 @@ DECLARE
     total  numeric := 0;
     rank   numeric;
     seen   numeric := 0;
-    lower  double precision := 0;
+    lower  double precision := greatest(coalesce(low, 0), 0);
+    upper  double precision;
     i      integer;
 BEGIN
     IF bounds IS NULL OR counts IS NULL THEN
@@ -138,15 +148,16 @@ BEGIN
     END IF;
     rank := greatest(least(q, 1), 0) * total;
     FOR i IN 1 .. array_length(counts, 1) LOOP
+        upper := greatest(least(bounds[i], coalesce(high, bounds[i])), lower);
         IF counts[i] > 0 AND seen + counts[i] >= rank THEN
-            IF bounds[i] = 'Infinity' THEN
+            IF upper = 'Infinity' THEN
                 RETURN lower;
             END IF;
-            RETURN lower + (bounds[i] - lower) * ((rank - seen) / counts[i]);
+            RETURN lower + (upper - lower) * ((rank - seen) / counts[i]);
         END IF;
         seen := seen + coalesce(counts[i], 0);
-        IF bounds[i] <> 'Infinity' THEN
-            lower := bounds[i];
+        IF upper <> 'Infinity' THEN
+            lower := upper;
         END IF;
     END LOOP;
     RETURN lower;

@@ -150,7 +150,7 @@ class KpiProcessor:
         time = row[_H["time"]]
         count = row[_H["delta_count"]]
         ms = self._sources.ms_per_unit(info)
-        total = row[_H["delta_sum"]]
+        total, low, high = row[_H["delta_sum"]], row[_H["min"]], row[_H["max"]]
         requests.append(
             (
                 time,
@@ -158,6 +158,8 @@ class KpiProcessor:
                 count,
                 count if is_error else 0,
                 None if total is None else total * ms,
+                None if low is None else low * ms,
+                None if high is None else high * ms,
             )
         )
         bounds: Sequence[float] = row[_H["bounds"]]

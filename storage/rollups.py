@@ -78,7 +78,8 @@ _REQUESTS_1M = _minute(
     "kpi_requests_1m",
     "kpi_requests",
     "sum(requests)::bigint AS requests, sum(errors)::bigint AS errors, "
-    "sum(duration_sum_ms) AS duration_sum_ms",
+    "sum(duration_sum_ms) AS duration_sum_ms, "
+    "min(min_ms) AS min_ms, max(max_ms) AS max_ms",
     ("service",),
 )
 _LATENCY_1M = _minute(
@@ -105,7 +106,8 @@ ROLLUPS = (
     _hour(
         _REQUESTS_1M,
         "sum(requests)::bigint AS requests, sum(errors)::bigint AS errors, "
-        "sum(duration_sum_ms) AS duration_sum_ms",
+        "sum(duration_sum_ms) AS duration_sum_ms, "
+        "min(min_ms) AS min_ms, max(max_ms) AS max_ms",
     ),
     _hour(_LATENCY_1M, "sum(count)::bigint AS count"),
     _hour(
@@ -125,9 +127,9 @@ SELECT k.bucket, k.service,
        coalesce(r.errors, 0)::bigint AS errors,
        r.errors::double precision / nullif(r.requests, 0) AS error_rate,
        coalesce(r.requests, 0) / {seconds}::double precision AS throughput_rps,
-       histogram_quantile(0.50, q.bounds, q.counts) AS p50_ms,
-       histogram_quantile(0.95, q.bounds, q.counts) AS p95_ms,
-       histogram_quantile(0.99, q.bounds, q.counts) AS p99_ms,
+       histogram_quantile(0.50, q.bounds, q.counts, r.min_ms, r.max_ms) AS p50_ms,
+       histogram_quantile(0.95, q.bounds, q.counts, r.min_ms, r.max_ms) AS p95_ms,
+       histogram_quantile(0.99, q.bounds, q.counts, r.min_ms, r.max_ms) AS p99_ms,
        r.duration_sum_ms / nullif(r.requests, 0) AS mean_ms,
        coalesce(g.logs, 0)::bigint AS logs,
        coalesce(g.error_logs, 0)::bigint AS error_logs,

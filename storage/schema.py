@@ -164,6 +164,8 @@ KPI_REQUESTS = Table(
         ("requests", "int8"),
         ("errors", "int8"),
         ("duration_sum_ms", "float8"),
+        ("min_ms", "float8"),
+        ("max_ms", "float8"),
     ),
 )
 

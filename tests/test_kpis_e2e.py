@@ -48,8 +48,11 @@ def _requests() -> list[tuple[float, int]]:
     return out
 
 
-def _send_requests(exporter: Any, service: str) -> None:
-    """Record the workload in two halves, exporting after each."""
+def _send_requests(
+    exporter: Any, service: str, bounds_s: list[float] | None = BOUNDS_S
+) -> None:
+    """Record the workload in two halves, exporting after each; without
+    bounds the SDK's default buckets apply."""
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
     provider = MeterProvider(
         resource=Resource.create({"service.name": service}), metric_readers=[reader]
@@ -57,7 +60,7 @@ def _send_requests(exporter: Any, service: str) -> None:
     histogram = provider.get_meter("kpi-test").create_histogram(
         "http.server.request.duration",
         unit="s",
-        explicit_bucket_boundaries_advisory=BOUNDS_S,
+        explicit_bucket_boundaries_advisory=bounds_s,
     )
     requests = _requests()
     for half in (requests[:120], requests[120:]):
@@ -221,3 +224,17 @@ def test_rollups_are_continuous_aggregates_on_the_full_edition(
             "SELECT count(*) FROM pg_views WHERE viewname IN ('kpi_1m', 'kpi_1h')"
         ).fetchone()
         assert views == (2,)
+
+
+def test_quantiles_stay_within_observed_values_when_buckets_are_too_wide(
+    server: Server, database_url: str
+) -> None:
+    """The SDK's default buckets, meant for milliseconds, put every request
+    of a histogram in seconds into the first bucket, 0-5 s; the quantiles
+    are still narrowed to the smallest and largest duration observed."""
+    _send_requests(HttpMetricExporter(f"{server.otlp_http}/v1/metrics"), "legacy", None)
+    rows = until(
+        lambda: _settled(database_url, "kpi_1h", "legacy", 200, 0), 60, "kpi_1h"
+    )
+    for key in QUANTILE_BUCKETS:
+        assert 20 <= rows[0][key] <= 300, (key, rows[0])
