@@ -96,6 +96,17 @@ def _parser() -> argparse.ArgumentParser:
         help="grouping accuracy and throughput of the log template miner",
     )
     patterns.add_argument("--data", help="folder of labelled CSV files")
+    nab = bench_kinds.add_parser(
+        "nab",
+        help="anomaly detection on NAB-format labelled series, scored as NAB does",
+    )
+    nab.add_argument("--data", required=True, help="a NAB-format folder")
+    nab.add_argument(
+        "--files",
+        help="comma-separated series as named in the labels file "
+        "(realTweets/Twitter_volume_AAPL.csv); default all",
+    )
+    nab.add_argument("--out", required=True, help="folder for the results")
     logs = commands.add_parser("logs", help="log tools that need no server")
     logs_kinds = logs.add_subparsers(dest="logs", required=True)
     analyze = logs_kinds.add_parser(
@@ -119,6 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from benchmarks.patterns import run_benchmark as run_patterns
 
         return run_patterns(args.data)
+    if args.command == "bench" and args.bench == "nab":
+        from benchmarks.nab import command as run_nab
+
+        return run_nab(args)
     try:
         settings = load_settings()
     except ConfigError as exc:

@@ -1,0 +1,196 @@
+"""The offline detector: an IsolationForest over several KPIs of a service.
+
+``build_features`` turns one or more aligned KPI series into a 2-D matrix
+whose columns expose seasonality and change: the value, its residual
+against the same time yesterday, its distance from the recent mean, the
+recent mean's distance from the daily mean and the ratio of recent to
+daily spread. Every column uses only the past. ``OfflineModel`` is fitted
+on a stretch of history and scores later rows as tail probabilities
+against its training rows. ``walk_forward`` retrains it on a schedule in
+data time and scores each stretch with the model trained before it, as
+the production job does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.ensemble import IsolationForest
+
+from processing.anomaly.calibration import tail_probabilities
+from processing.anomaly.settings import DetectorSettings
+
+__all__ = ["FEATURES", "OfflineModel", "build_features", "walk_forward"]
+
+Matrix = NDArray[np.float64]
+
+FEATURES = ("value", "vs_yesterday", "vs_recent", "recent_vs_day", "spread_ratio")
+
+_DAY_S = 86400.0
+_RECENT_S = 3600.0
+# Windows hold at least this many buckets, so hourly data still has a
+# recent mean of several points.
+_RECENT_MIN_BUCKETS = 6
+_DAY_MIN_BUCKETS = 48
+
+
+@dataclass(frozen=True, slots=True)
+class _Windows:
+    """Trailing window lengths in seconds for one series."""
+
+    recent_s: float
+    day_s: float
+    tolerance_s: float
+
+
+def _windows(seconds: Matrix) -> _Windows:
+    step = float(np.median(np.diff(seconds))) if len(seconds) > 1 else 60.0
+    return _Windows(
+        recent_s=max(_RECENT_S, _RECENT_MIN_BUCKETS * step),
+        day_s=max(_DAY_S, _DAY_MIN_BUCKETS * step),
+        tolerance_s=step,
+    )
+
+
+def _epoch(timestamps: Sequence[datetime]) -> Matrix:
+    return np.array([t.timestamp() for t in timestamps], dtype=np.float64)
+
+
+def _trailing(values: Matrix, starts: NDArray[np.intp]) -> tuple[Matrix, Matrix]:
+    """Mean and standard deviation of ``values[start:i + 1]`` for each row."""
+    sums = np.concatenate(([0.0], np.cumsum(values)))
+    squares = np.concatenate(([0.0], np.cumsum(values * values)))
+    ends = np.arange(1, len(values) + 1)
+    counts = ends - starts
+    mean = (sums[ends] - sums[starts]) / counts
+    variance = (squares[ends] - squares[starts]) / counts - mean * mean
+    return mean, np.sqrt(np.maximum(variance, 0.0))
+
+
+def _series_features(seconds: Matrix, values: Matrix) -> Matrix:
+    windows = _windows(seconds)
+    recent_start = np.searchsorted(seconds, seconds - windows.recent_s, side="right")
+    day_start = np.searchsorted(seconds, seconds - windows.day_s, side="right")
+    recent_mean, recent_std = _trailing(values, recent_start)
+    day_mean, day_std = _trailing(values, day_start)
+
+    # The bucket a day earlier, when there is one close enough in time;
+    # otherwise the daily mean stands in for it.
+    target = seconds - _DAY_S
+    index = np.clip(np.searchsorted(seconds, target), 0, len(seconds) - 1)
+    found = np.abs(seconds[index] - target) <= windows.tolerance_s
+    yesterday = np.where(found, values[index], day_mean)
+
+    spread = np.log((recent_std + 1e-9) / (day_std + 1e-9))
+    return np.column_stack(
+        (
+            values,
+            values - yesterday,
+            values - recent_mean,
+            recent_mean - day_mean,
+            spread,
+        )
+    )
+
+
+def build_features(
+    timestamps: Sequence[datetime], kpis: Mapping[str, Sequence[float]]
+) -> Matrix:
+    """Feature matrix for aligned KPI series of one service.
+
+    Each KPI adds the columns named in ``FEATURES``, in the order of
+    ``kpis``. Missing values (NaN) are carried forward from the last
+    known value of the KPI.
+    """
+    seconds = _epoch(timestamps)
+    blocks = [
+        _series_features(seconds, _fill_forward(np.asarray(v, dtype=np.float64)))
+        for v in kpis.values()
+    ]
+    return np.hstack(blocks) if blocks else np.empty((len(seconds), 0))
+
+
+def _fill_forward(values: Matrix) -> Matrix:
+    known = ~np.isnan(values)
+    if known.all() or not known.any():
+        return np.nan_to_num(values)
+    index = np.where(known, np.arange(len(values)), 0)
+    np.maximum.accumulate(index, out=index)
+    filled = values[index]
+    return np.where(np.isnan(filled), values[known][0], filled)
+
+
+class OfflineModel:
+    """IsolationForest over feature rows, scoring as tail probabilities."""
+
+    def __init__(self, settings: DetectorSettings | None = None) -> None:
+        self.settings = settings or DetectorSettings()
+        self._forest: IsolationForest | None = None
+        self._reference: Matrix = np.empty(0)
+
+    @property
+    def fitted(self) -> bool:
+        """Whether ``fit`` has been called."""
+        return self._forest is not None
+
+    def fit(self, history: Matrix) -> None:
+        """Train on past rows; later scores are relative to these rows."""
+        forest = IsolationForest(
+            n_estimators=self.settings.n_estimators,
+            random_state=self.settings.random_state,
+        )
+        forest.fit(history)
+        self._forest = forest
+        self._reference = np.sort(-forest.score_samples(history))
+
+    def score(self, rows: Matrix) -> Matrix:
+        """Scores in [0, 1] for rows: one minus their tail probability.
+
+        Raises:
+            RuntimeError: the model has not been fitted.
+        """
+        if self._forest is None:
+            msg = "offline model scored before fit; call fit with history first"
+            raise RuntimeError(msg)
+        surprise = -self._forest.score_samples(rows)
+        tails = tail_probabilities(
+            self._reference, surprise, self.settings.tail_fraction
+        )
+        return 1.0 - tails
+
+
+def walk_forward(
+    timestamps: Sequence[datetime], features: Matrix, settings: DetectorSettings
+) -> list[float | None]:
+    """Offline scores for every row, each from a model trained only before it.
+
+    The model is retrained every ``retrain_every_s`` of data time on the
+    rows of the last ``train_window_s``; rows before the first training are
+    ``None``.
+    """
+    seconds = _epoch(timestamps)
+    scores: list[float | None] = [None] * len(seconds)
+    model = OfflineModel(settings)
+    start = _first_fit(seconds, settings)
+    while start < len(seconds):
+        cutoff = seconds[start]
+        first = int(np.searchsorted(seconds, cutoff - settings.train_window_s))
+        model.fit(features[first:start])
+        end = int(np.searchsorted(seconds, cutoff + settings.retrain_every_s))
+        end = max(end, start + 1)
+        scores[start:end] = model.score(features[start:end]).tolist()
+        start = end
+    return scores
+
+
+def _first_fit(seconds: Matrix, settings: DetectorSettings) -> int:
+    """Row index of the first training cutoff: enough rows and a day."""
+    if len(seconds) <= settings.min_train_buckets:
+        return len(seconds)
+    by_count = settings.min_train_buckets
+    by_time = int(np.searchsorted(seconds, seconds[0] + _DAY_S))
+    return max(by_count, by_time)

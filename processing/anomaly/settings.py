@@ -1,0 +1,61 @@
+"""Detector settings: the shipped defaults for every series.
+
+One ``DetectorSettings`` value configures the streaming detector, the
+offline model, the calibration, the combination and the episode merging.
+The defaults are product defaults: they are the same for every series and
+are not tuned per series.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DetectorSettings"]
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorSettings:
+    """Defaults for the anomaly detectors of one series.
+
+    Durations are in seconds of data time and counts are in buckets. The
+    ``threshold`` applies to the combined score, which is ``1 - p`` for a
+    tail probability ``p``: at 0.9999 a bucket is anomalous when a surprise
+    at least as large is expected about once in ten thousand buckets.
+    """
+
+    threshold: float = 0.9999
+
+    # Cold start: no score before this many buckets have been seen.
+    warmup_buckets: int = 288
+
+    # Seasonality, keyed by the time of day (and week) of each bucket.
+    slot_s: int = 1800
+    utc_offset_s: int = 0
+    season_rate: float = 0.2
+    weekly_rate: float = 0.5
+    weekly_min_weeks: int = 2
+
+    # The deseasonalised level follows the series with this half-life.
+    level_half_life: float = 6.0
+    scale_half_life: float = 288.0
+    scale_window: int = 288
+    clip_z: float = 4.0
+
+    # Calibration of surprises into tail probabilities.
+    calibration_window: int = 2880
+    tail_fraction: float = 0.1
+    smooth_buckets: int = 6
+
+    # Low traffic: below this support no bucket is anomalous.
+    min_support: float | None = None
+
+    # Episodes: anomalous buckets closer than this belong to one episode.
+    episode_gap_s: float = 3600.0
+
+    # Offline IsolationForest, retrained on a schedule in data time.
+    offline_enabled: bool = True
+    retrain_every_s: float = 86400.0
+    train_window_s: float = 7 * 86400.0
+    min_train_buckets: int = 288
+    n_estimators: int = 50
+    random_state: int = 0
