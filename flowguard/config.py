@@ -35,6 +35,9 @@ FLOWGUARD_RETENTION_METRICS    retention_metrics           30d
 FLOWGUARD_RETENTION_KPI_1M     retention_kpi_1m            90d
 FLOWGUARD_RETENTION_KPI_1H     retention_kpi_1h            730d
 FLOWGUARD_COMPRESS_AFTER       compress_after              1d
+FLOWGUARD_ANOMALY_THRESHOLD    anomaly_threshold           0.9999
+FLOWGUARD_ANOMALY_MIN_REQUESTS  anomaly_min_requests       20
+FLOWGUARD_ANOMALY_DELAY_S      anomaly_delay_s             30
 =============================  ==========================  ===================
 
 Environment variables win over the file. Ports may be 0 to pick a free one.
@@ -58,7 +61,12 @@ Durations are written 90s, 15m, 12h, 7d or 2w.
   server error.
 - Retention drops raw logs, raw metric points (KPI facts included) and
   each rollup after its own period; ``compress_after`` applies where
-  TimescaleDB offers compression."""
+  TimescaleDB offers compression.
+- Anomaly detection scores each KPI minute of each service
+  ``anomaly_delay_s`` seconds after it ends. A bucket is anomalous when its
+  combined score (one minus a tail probability, in [0, 1]) reaches
+  ``anomaly_threshold``. An error rate or a latency computed from fewer than
+  ``anomaly_min_requests`` requests is never anomalous."""
 
 from __future__ import annotations
 
@@ -122,6 +130,9 @@ class Settings:
     retention_kpi_1m: timedelta = timedelta(days=90)
     retention_kpi_1h: timedelta = timedelta(days=730)
     compress_after: timedelta = timedelta(days=1)
+    anomaly_threshold: float = 0.9999
+    anomaly_min_requests: int = 20
+    anomaly_delay_s: int = 30
 
     def processing_options(self) -> dict[str, Any]:
         """The settings processors read, by name."""
@@ -215,6 +226,17 @@ def _duration(name: str, raw: Any) -> timedelta:
     return value
 
 
+def _fraction(name: str, raw: Any) -> float:
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = -1.0
+    if not 0 < value < 1:
+        msg = f"{name} must be a number between 0 and 1 (exclusive), got {raw!r}"
+        raise ConfigError(msg)
+    return value
+
+
 _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "database_url": _database_url,
     "data_dir": _path,
@@ -245,6 +267,9 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "retention_kpi_1m": _duration,
     "retention_kpi_1h": _duration,
     "compress_after": _duration,
+    "anomaly_threshold": _fraction,
+    "anomaly_min_requests": _nonnegative,
+    "anomaly_delay_s": _nonnegative,
 }
 
 

@@ -9,6 +9,8 @@ from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
 from flowguard.config import Settings
+from flowguard.detection import Detection, DetectionSettings
+from processing.anomaly.settings import DetectorSettings
 from processing.builtins import BUILTIN_PROCESSORS
 from processing.chain import Chain, ProcessorContext, build_chain
 from receiver.grpc import OtlpGrpcServer
@@ -27,6 +29,7 @@ from storage.retention import Retention
 from storage.rollups import ensure_rollups
 from storage.state import StoredLastPoints, StoredPatterns
 from storage.writer import Writer, WriterSettings
+from ui.anomaly_api import add_anomaly_routes
 from ui.api import api_app
 from ui.query_api import add_query_routes
 
@@ -64,6 +67,18 @@ def retention_of(settings: Settings) -> Retention:
         kpi_1m=settings.retention_kpi_1m,
         kpi_1h=settings.retention_kpi_1h,
         compress_after=settings.compress_after,
+    )
+
+
+def detection_of(settings: Settings) -> Detection:
+    """The anomaly detection the settings ask for."""
+    detector = DetectorSettings(threshold=settings.anomaly_threshold)
+    return Detection(
+        DetectionSettings(
+            detector=detector,
+            delay_s=settings.anomaly_delay_s,
+            min_requests=settings.anomaly_min_requests,
+        )
     )
 
 
@@ -142,6 +157,7 @@ class Service:
             MaintenanceSettings(
                 self.tier.tier, retention_of(s), refresh_s=s.rollup_refresh_s
             ),
+            {"detecting anomalies": detection_of(s).run_once},
         )
         await self._maintenance.start()
 
@@ -171,6 +187,9 @@ class Service:
             s.retry_after_s,
         )
         add_query_routes(app, self._pool, s.retry_after_s)
+        add_anomaly_routes(
+            app, self._pool, detection_of(s).settings.detector.warmup_buckets
+        )
         api_port = await self._serve(app, s.http_port)
         logger.info("ui and api listening on http://%s:%d", s.bind, api_port)
         self.ports = Ports(self._grpc.port, http_port, api_port)

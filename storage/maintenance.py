@@ -1,4 +1,5 @@
-"""Work that one process does for all: rollup refresh and retention.
+"""Work that one process does for all: rollup refresh, retention, and the
+jobs that follow a refresh, such as anomaly detection.
 
 Several FlowGuard processes may share a database. The one that holds a
 session advisory lock does the work; the others try again every
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -21,12 +22,15 @@ import psycopg
 from storage.retention import Retention, apply_policies, enforce_retention
 from storage.rollups import refresh_rollups
 
-__all__ = ["Maintenance", "MaintenanceSettings"]
+__all__ = ["Job", "Maintenance", "MaintenanceSettings"]
 
 logger = logging.getLogger(__name__)
 
 _LOCK_KEY = 0x466C6F77_4D61696E  # "FlowMain"
 T = TypeVar("T")
+# A job runs after every refresh, on the maintenance connection, with the
+# time of the round.
+Job = Callable[[psycopg.AsyncConnection, datetime], Awaitable[object]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +46,15 @@ class MaintenanceSettings:
 class Maintenance:
     """Refreshes rollups and enforces retention while holding the lock."""
 
-    def __init__(self, url: str, settings: MaintenanceSettings) -> None:
+    def __init__(
+        self,
+        url: str,
+        settings: MaintenanceSettings,
+        jobs: Mapping[str, Job] | None = None,
+    ) -> None:
         self._url = url
         self._settings = settings
+        self._jobs = dict(jobs or {})
         self._task: asyncio.Task[None] | None = None
         self.owner = False
         self.refreshes = 0
@@ -109,6 +119,8 @@ class Maintenance:
                 dropped = {table: n for table, n in (removed or {}).items() if n}
                 if dropped:
                     logger.info("retention removed %s", dropped)
+            for name, job in self._jobs.items():
+                await _attempt(name, job(conn, datetime.now(UTC)))
             await asyncio.sleep(s.refresh_s)
 
 

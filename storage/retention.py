@@ -69,6 +69,8 @@ class Retention:
         for rollup in ROLLUPS:
             keep = self.kpi_1m if rollup.bucket < timedelta(hours=1) else self.kpi_1h
             out.append((rollup.name, "bucket", keep))
+        # Bucket scores explain the minute rollups and go with them.
+        out.append(("kpi_scores", "bucket", self.kpi_1m))
         return out
 
 

@@ -24,7 +24,14 @@ from sklearn.ensemble import IsolationForest
 from processing.anomaly.calibration import tail_probabilities
 from processing.anomaly.settings import DetectorSettings
 
-__all__ = ["FEATURES", "OfflineModel", "build_features", "walk_forward"]
+__all__ = [
+    "FEATURES",
+    "Forward",
+    "OfflineModel",
+    "build_features",
+    "score_forward",
+    "walk_forward",
+]
 
 Matrix = NDArray[np.float64]
 
@@ -36,6 +43,7 @@ _RECENT_S = 3600.0
 # recent mean of several points.
 _RECENT_MIN_BUCKETS = 6
 _DAY_MIN_BUCKETS = 48
+_FLAT_SPREAD = 1e-6
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +76,12 @@ def _trailing(values: Matrix, starts: NDArray[np.intp]) -> tuple[Matrix, Matrix]
     counts = ends - starts
     mean = (sums[ends] - sums[starts]) / counts
     variance = (squares[ends] - squares[starts]) / counts - mean * mean
-    return mean, np.sqrt(np.maximum(variance, 0.0))
+    # Differences of running sums leave rounding noise where a window is
+    # flat, and that noise depends on where the series starts. A spread
+    # below a millionth of the level is taken as none, so that features
+    # do not change with how much history is loaded.
+    flat = variance <= _FLAT_SPREAD**2 * np.maximum(mean * mean, 1e-24)
+    return mean, np.sqrt(np.where(flat, 0.0, variance))
 
 
 def _series_features(seconds: Matrix, values: Matrix) -> Matrix:
@@ -163,34 +176,86 @@ class OfflineModel:
         return 1.0 - tails
 
 
+@dataclass(slots=True)
+class Forward:
+    """What ``score_forward`` did: the scores of the rows it was asked
+    for, and the model it ended with, trained up to ``trained_until``
+    (seconds since the epoch) on ``trained_rows`` rows."""
+
+    scores: list[float | None]
+    model: OfflineModel | None
+    trained_until: float | None
+    trained_rows: int
+    retrained: bool
+
+
+def score_forward(
+    timestamps: Sequence[datetime],
+    features: Matrix,
+    settings: DetectorSettings,
+    start: int = 0,
+    model: OfflineModel | None = None,
+    trained_until: float | None = None,
+) -> Forward:
+    """Offline scores for ``features[start:]``, each from a model trained
+    only on rows before it.
+
+    A model is (re)trained at a row when there is none yet or when the
+    last was trained ``retrain_every_s`` or more before it, on the rows of
+    the ``train_window_s`` before it: at least ``min_train_buckets`` of
+    them, a day after the first row. Rows that come before the first
+    model are ``None``. Retraining follows data time only, so scoring a
+    series in one pass or in several gives the same scores.
+    """
+    seconds = _epoch(timestamps)
+    forward = Forward([], model, trained_until, 0, False)
+    scores: list[float | None] = [None] * (len(seconds) - start)
+    row = start
+    while row < len(seconds):
+        if _due(forward, seconds[row], settings):
+            _train(forward, seconds, features, row, settings)
+        if forward.model is None or forward.trained_until is None:
+            row += 1
+            continue
+        next_due = forward.trained_until + settings.retrain_every_s
+        end = max(int(np.searchsorted(seconds, next_due)), row + 1)
+        scores[row - start : end - start] = forward.model.score(
+            features[row:end]
+        ).tolist()
+        row = end
+    forward.scores = scores
+    return forward
+
+
+def _due(forward: Forward, at: float, settings: DetectorSettings) -> bool:
+    if forward.model is None or forward.trained_until is None:
+        return True
+    return forward.trained_until + settings.retrain_every_s <= at
+
+
+def _train(
+    forward: Forward,
+    seconds: Matrix,
+    features: Matrix,
+    row: int,
+    settings: DetectorSettings,
+) -> None:
+    """Train a model at ``row`` when the rows before it allow one."""
+    first = int(np.searchsorted(seconds, seconds[row] - settings.train_window_s))
+    enough = row - first >= settings.min_train_buckets
+    if not enough or seconds[row] - seconds[0] < _DAY_S:
+        return
+    model = OfflineModel(settings)
+    model.fit(features[first:row])
+    forward.model = model
+    forward.trained_until = float(seconds[row])
+    forward.trained_rows = row - first
+    forward.retrained = True
+
+
 def walk_forward(
     timestamps: Sequence[datetime], features: Matrix, settings: DetectorSettings
 ) -> list[float | None]:
-    """Offline scores for every row, each from a model trained only before it.
-
-    The model is retrained every ``retrain_every_s`` of data time on the
-    rows of the last ``train_window_s``; rows before the first training are
-    ``None``.
-    """
-    seconds = _epoch(timestamps)
-    scores: list[float | None] = [None] * len(seconds)
-    model = OfflineModel(settings)
-    start = _first_fit(seconds, settings)
-    while start < len(seconds):
-        cutoff = seconds[start]
-        first = int(np.searchsorted(seconds, cutoff - settings.train_window_s))
-        model.fit(features[first:start])
-        end = int(np.searchsorted(seconds, cutoff + settings.retrain_every_s))
-        end = max(end, start + 1)
-        scores[start:end] = model.score(features[start:end]).tolist()
-        start = end
-    return scores
-
-
-def _first_fit(seconds: Matrix, settings: DetectorSettings) -> int:
-    """Row index of the first training cutoff: enough rows and a day."""
-    if len(seconds) <= settings.min_train_buckets:
-        return len(seconds)
-    by_count = settings.min_train_buckets
-    by_time = int(np.searchsorted(seconds, seconds[0] + _DAY_S))
-    return max(by_count, by_time)
+    """Offline scores for every row of a series, each from a model trained
+    only before it (see ``score_forward``)."""
+    return score_forward(timestamps, features, settings).scores

@@ -1,0 +1,215 @@
+"""Anomaly detection over stored KPI rollups, on every tier.
+
+A day and a half of one service's traffic is written as KPI facts, the
+rollups are brought up to date, and ``Detection.run_once`` scores the
+minutes as the maintenance loop does. The last minutes hold a latency
+incident; a second service sees three requests a minute, all failing at
+the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import psycopg
+import pytest
+
+from flowguard.detection import Detection, DetectionSettings
+from flowguard.service import prepare_database
+from processing.anomaly import DetectorSettings
+from storage.anomalies import detector_status, record_feedback
+from storage.rollups import ROLLUPS, refresh_rollups
+from tests.conftest import Tier
+
+HOURS = 30
+INCIDENT_MINUTES = 15
+BOUNDS_MS = (25.0, 50.0, 100.0, 200.0, 500.0, 1000.0, float("inf"))
+NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+START = NOW - timedelta(hours=HOURS)
+INCIDENT = NOW - timedelta(minutes=INCIDENT_MINUTES)
+# Scoring waits for late data; these settings score every closed minute.
+SETTINGS = DetectionSettings(delay_s=0)
+
+
+def _facts() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """(kpi_requests rows, kpi_latency rows), one point per minute."""
+    rng = np.random.default_rng(42)
+    requests: list[tuple[Any, ...]] = []
+    latency: list[tuple[Any, ...]] = []
+    minutes = HOURS * 60
+    for k in range(minutes):
+        at = START + timedelta(minutes=k, seconds=10)
+        hour = at.hour + at.minute / 60
+        count = int(600 + 200 * np.sin(2 * np.pi * hour / 24) + rng.normal(0, 15))
+        errors = int(rng.binomial(count, 0.01))
+        slow = at >= INCIDENT
+        # Most requests take 25-100 ms; in the incident most take 0.5-1 s.
+        shares = [0.3, 0.45, 0.2, 0.04, 0.01, 0.0, 0.0]
+        if slow:
+            shares = [0.02, 0.03, 0.05, 0.1, 0.2, 0.6, 0.0]
+        counts = rng.multinomial(count, shares)
+        requests.append((at, "checkout", count, errors, 60.0 * count, 3.0, 2000.0))
+        latency += [
+            (at, "checkout", le, int(n))
+            for le, n in zip(BOUNDS_MS, counts, strict=True)
+            if n
+        ]
+        # A quiet batch service: three requests a minute, all failing at
+        # the very end.
+        failing = 3 if k >= minutes - 3 else int(rng.integers(0, 2))
+        requests.append((at, "batch", 3, failing, 150.0, 40.0, 60.0))
+        latency.append((at, "batch", 100.0, 3))
+    return requests, latency
+
+
+async def _seed(url: str, tier: str) -> None:
+    await prepare_database(url)
+    requests, latency = _facts()
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        async with conn.cursor() as cur:
+            async with cur.copy(
+                "COPY kpi_requests (time, service, requests, errors,"
+                " duration_sum_ms, min_ms, max_ms) FROM STDIN"
+            ) as copy:
+                for row in requests:
+                    await copy.write_row(row)
+            async with cur.copy(
+                "COPY kpi_latency (time, service, le_ms, count) FROM STDIN"
+            ) as copy:
+                for row in latency:
+                    await copy.write_row(row)
+        if tier == "timescale":
+            for rollup in ROLLUPS:
+                await conn.execute(
+                    "CALL refresh_continuous_aggregate(%s, %s, %s)",
+                    (rollup.name, START - timedelta(hours=1), NOW + timedelta(hours=1)),
+                )
+        else:
+            await refresh_rollups(conn, NOW + timedelta(minutes=1), {})
+
+
+async def _detect(url: str, *moments: datetime) -> list[int]:
+    detection = Detection(SETTINGS)
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        return [await detection.run_once(conn, moment) for moment in moments]
+
+
+def _rows(url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def _scores(url: str) -> list[tuple[Any, ...]]:
+    return _rows(
+        url,
+        "SELECT service, kpi, bucket, observed, round(score::numeric, 9), warm,"
+        " anomalous FROM kpi_scores ORDER BY service, kpi, bucket",
+    )
+
+
+@pytest.fixture
+def seeded(tier: Tier) -> str:
+    url = tier.fresh_database()
+    asyncio.run(_seed(url, tier.name))
+    return url
+
+
+def test_a_latency_incident_becomes_one_explained_anomaly(seeded: str) -> None:
+    scored = asyncio.run(_detect(seeded, NOW + timedelta(minutes=1)))
+    assert scored == [2 * HOURS * 60]
+
+    anomalies = _rows(
+        seeded,
+        "SELECT service, kpi, started_at, observed, expected_low, expected_high,"
+        " explanation, detectors FROM anomalies ORDER BY started_at",
+    )
+    latency = [a for a in anomalies if a[1] == "p95_latency"]
+    assert len(latency) == 1, anomalies
+    service, _kpi, started, observed, low, high, explanation, detectors = latency[0]
+    assert service == "checkout"
+    assert INCIDENT <= started <= INCIDENT + timedelta(minutes=3)
+    assert observed > 500 and high < 200 and low < high
+    assert explanation.startswith(f"p95 latency {observed:.0f} ms, expected ")
+    assert "UTC" in explanation
+    assert "streaming" in detectors
+    # Nothing before the incident, and never the three-request error rate.
+    assert all(a[2] >= INCIDENT for a in anomalies), anomalies
+    assert not [a for a in anomalies if a[0] == "batch" and a[1] == "error_rate"]
+
+    # The first day is the cold start: scored, but not warm.
+    cold = _rows(
+        seeded,
+        "SELECT count(*) FILTER (WHERE warm), count(*) FILTER (WHERE NOT warm),"
+        " count(*) FILTER (WHERE NOT warm AND score > 0) FROM kpi_scores"
+        " WHERE bucket < %s",
+        START + timedelta(hours=24),
+    )
+    assert cold[0][0] == 0 and cold[0][1] > 0 and cold[0][2] == 0
+    status = asyncio.run(_status(seeded))
+    assert {(s["service"], s["kpi"]) for s in status} >= {("checkout", "p95_latency")}
+    assert all(s["warm"] for s in status if s["service"] == "checkout")
+
+    # Scoring again finds nothing new and opens nothing twice.
+    assert asyncio.run(_detect(seeded, NOW + timedelta(minutes=1))) == [0]
+    assert len(_rows(seeded, "SELECT id FROM anomalies")) == len(anomalies)
+
+
+async def _status(url: str) -> list[dict[str, Any]]:
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        return await detector_status(conn)
+
+
+@pytest.mark.parametrize("tier", ["postgres"], indirect=True)
+def test_scoring_in_several_runs_equals_scoring_at_once(
+    seeded: str, postgres_tier: Tier
+) -> None:
+    """Detector state saved between runs is the state a single run has: a
+    restart, or another process taking over, changes no score."""
+    once = postgres_tier.fresh_database()
+    asyncio.run(_seed(once, "postgres"))
+    asyncio.run(_detect(once, NOW + timedelta(minutes=1)))
+    split = asyncio.run(
+        _detect(
+            seeded,
+            START + timedelta(hours=10, minutes=7),
+            NOW - timedelta(minutes=20),
+            NOW - timedelta(minutes=9),
+            NOW + timedelta(minutes=1),
+        )
+    )
+    assert all(n > 0 for n in split)
+    assert _scores(seeded) == _scores(once)
+    anomaly = "SELECT service, kpi, started_at, ended_at, observed FROM anomalies"
+    assert _rows(seeded, anomaly) == _rows(once, anomaly)
+
+
+@pytest.mark.parametrize("tier", ["postgres"], indirect=True)
+def test_a_false_positive_widens_the_expected_range(seeded: str) -> None:
+    asyncio.run(_detect(seeded, NOW + timedelta(minutes=1)))
+    (anomaly_id, observed, high), *_ = _rows(
+        seeded,
+        "SELECT id, observed, expected_high FROM anomalies WHERE kpi = 'p95_latency'",
+    )
+
+    async def feedback() -> dict[str, Any] | None:
+        async with await psycopg.AsyncConnection.connect(seeded) as conn:
+            return await record_feedback(conn, anomaly_id, "false_positive")
+
+    answer = asyncio.run(feedback())
+    assert answer is not None and answer["feedback"] == "false_positive"
+    status = {
+        s["kpi"]: s for s in asyncio.run(_status(seeded)) if s["service"] == "checkout"
+    }
+    tolerance = status["p95_latency"]["tolerance"]
+    # Wide enough that the value reported as a false positive fits in.
+    assert tolerance > (observed - high) / high
+    assert status["throughput"]["tolerance"] == 1.0
+
+
+def test_detector_settings_default_threshold_is_documented() -> None:
+    from flowguard.config import Settings
+
+    assert Settings().anomaly_threshold == DetectorSettings().threshold
