@@ -30,6 +30,7 @@ FLOWGUARD_KPI_STATUS_ATTRIBUTES  kpi_status_attributes     see below
 FLOWGUARD_KPI_ERROR_STATUS_MIN  kpi_error_status_min       500
 FLOWGUARD_KPI_ERROR_ATTRIBUTES  kpi_error_attributes       error.type
 FLOWGUARD_ROLLUP_REFRESH_S     rollup_refresh_s            15
+FLOWGUARD_ROLLUP_LATE_WINDOW   rollup_late_window          5m
 FLOWGUARD_RETENTION_LOGS       retention_logs              7d
 FLOWGUARD_RETENTION_METRICS    retention_metrics           30d
 FLOWGUARD_RETENTION_KPI_1M     retention_kpi_1m            90d
@@ -59,6 +60,10 @@ Durations are written 90s, 15m, 12h, 7d or 2w.
   ``http.response.status_code``, ``http.status_code``) is at least
   ``kpi_error_status_min``, or when its ``rpc.grpc.status_code`` is a
   server error.
+- ``rollup_late_window``: data that arrives up to this late is still
+  counted in the rollups, which re-read that much of their sources at
+  every refresh (at least three hours on ``timescale``). Raise it to load
+  history.
 - Retention drops raw logs, raw metric points (KPI facts included) and
   each rollup after its own period; ``compress_after`` applies where
   TimescaleDB offers compression.
@@ -125,6 +130,7 @@ class Settings:
     kpi_error_status_min: int = 500
     kpi_error_attributes: tuple[str, ...] = ("error.type",)
     rollup_refresh_s: int = 15
+    rollup_late_window: timedelta = timedelta(minutes=5)
     retention_logs: timedelta = timedelta(days=7)
     retention_metrics: timedelta = timedelta(days=30)
     retention_kpi_1m: timedelta = timedelta(days=90)
@@ -262,6 +268,7 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "kpi_error_status_min": _integer,
     "kpi_error_attributes": _names,
     "rollup_refresh_s": _integer,
+    "rollup_late_window": _duration,
     "retention_logs": _duration,
     "retention_metrics": _duration,
     "retention_kpi_1m": _duration,

@@ -155,7 +155,10 @@ class Service:
         self._maintenance = Maintenance(
             url,
             MaintenanceSettings(
-                self.tier.tier, retention_of(s), refresh_s=s.rollup_refresh_s
+                self.tier.tier,
+                retention_of(s),
+                refresh_s=s.rollup_refresh_s,
+                late_window=s.rollup_late_window,
             ),
             {"detecting anomalies": detection_of(s).run_once},
         )

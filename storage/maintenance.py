@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import psycopg
@@ -41,6 +41,7 @@ class MaintenanceSettings:
     retention: Retention
     refresh_s: float = 15.0
     retry_s: float = 10.0
+    late_window: timedelta = timedelta(minutes=5)
 
 
 class Maintenance:
@@ -101,7 +102,8 @@ class Maintenance:
         s = self._settings
         if s.tier == "timescale":
             await _attempt(
-                "setting timescaledb policies", apply_policies(conn, s.retention)
+                "setting timescaledb policies",
+                apply_policies(conn, s.retention, s.late_window),
             )
         while True:
             # Refresh before retention, so that rollups hold a bucket before
@@ -109,7 +111,12 @@ class Maintenance:
             if s.tier != "timescale":
                 refreshed = await _attempt(
                     "refreshing rollups",
-                    refresh_rollups(conn, datetime.now(UTC), s.retention.kept()),
+                    refresh_rollups(
+                        conn,
+                        datetime.now(UTC),
+                        s.retention.kept(),
+                        lookback=s.late_window,
+                    ),
                 )
                 self.refreshes += refreshed is not None
                 removed = await _attempt(

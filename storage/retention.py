@@ -93,9 +93,15 @@ async def _compression(
 
 
 async def _refresh_policy(
-    conn: psycopg.AsyncConnection, name: str, bucket: timedelta, source_kept: timedelta
+    conn: psycopg.AsyncConnection,
+    name: str,
+    bucket: timedelta,
+    source_kept: timedelta,
+    late: timedelta,
 ) -> None:
     start, end, every = _REFRESH[bucket]
+    # Data up to ``late`` behind is still counted when the policy runs.
+    start = max(start, late + bucket)
     # A refresh window that reaches past the source's retention would empty
     # buckets whose raw rows are gone: keep it inside.
     start = min(start, source_kept - bucket)
@@ -123,12 +129,19 @@ async def _refresh_policy(
     )
 
 
-async def apply_policies(conn: psycopg.AsyncConnection, retention: Retention) -> None:
-    """Set refresh, retention and compression policies on ``timescale``."""
+async def apply_policies(
+    conn: psycopg.AsyncConnection,
+    retention: Retention,
+    late: timedelta = timedelta(0),
+) -> None:
+    """Set refresh, retention and compression policies on ``timescale``;
+    data up to ``late`` behind is still counted in the rollups."""
     async with conn.transaction():
         kept = retention.kept()
         for rollup in ROLLUPS:
-            await _refresh_policy(conn, rollup.name, rollup.bucket, kept[rollup.source])
+            await _refresh_policy(
+                conn, rollup.name, rollup.bucket, kept[rollup.source], late
+            )
         for table, _column, keep in retention.tables():
             await _call(
                 conn, "SELECT remove_retention_policy(%s, if_exists => true)", table

@@ -47,6 +47,8 @@ def test_file_settings_are_overridden_by_the_environment(tmp_path: Path) -> None
         ),
         ({"FLOWGUARD_RETENTION_LOGS": "a week"}, "FLOWGUARD_RETENTION_LOGS"),
         ({"FLOWGUARD_RETENTION_LOGS": "0d"}, "longer than zero"),
+        ({"FLOWGUARD_ROLLUP_LATE_WINDOW": "soon"}, "FLOWGUARD_ROLLUP_LATE_WINDOW"),
+        ({"FLOWGUARD_ANOMALY_THRESHOLD": "1.5"}, "between 0 and 1"),
         (
             {"FLOWGUARD_RETENTION_KPI_1M": "30d", "FLOWGUARD_RETENTION_KPI_1H": "7d"},
             "FLOWGUARD_RETENTION_KPI_1H must not be shorter",
@@ -75,9 +77,11 @@ def test_lists_and_durations_read_from_variables_and_round_trip() -> None:
             "FLOWGUARD_LOG_PROCESSORS": "severity, patterns",
             "FLOWGUARD_RETENTION_LOGS": "36h",
             "FLOWGUARD_METRIC_PROCESSORS": "",
+            "FLOWGUARD_ROLLUP_LATE_WINDOW": "3d",
         }
     )
     assert settings.log_processors == ("severity", "patterns")
     assert settings.metric_processors == ()
     assert settings.retention_logs == timedelta(hours=36)
+    assert settings.rollup_late_window == timedelta(days=3)
     assert load_settings(to_environment(settings)) == settings
