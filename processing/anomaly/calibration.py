@@ -25,9 +25,9 @@ __all__ = ["TailCalibrator", "combine_scores", "combine_tails", "tail_probabilit
 # strictly below 1 and remain comparable across detectors.
 _MIN_TAIL = 1e-12
 
-# Surprises the streaming detector calibrates itself: the point and the
-# mean of the last few buckets.
-STREAMING_TAILS = 2
+# Surprises the streaming detector calibrates itself: the point, the mean
+# of the last few buckets, and the novelty of the latest shape.
+STREAMING_TAILS = 3
 
 
 class TailCalibrator:
@@ -122,9 +122,8 @@ def combine_tails(tails: list[float]) -> float:
 def combine_scores(streaming: float, offline: float | None) -> float:
     """The combined score of a bucket from its detectors' scores.
 
-    The streaming score already combines two tails (the point and the
-    recent mean), so its correction is undone and the offline tail is
-    weighed as a third rather than a second.
+    The streaming score already combines ``STREAMING_TAILS`` tails, so its
+    correction is undone and the offline tail is weighed as one more.
     """
     tails = [(1.0 - streaming) / STREAMING_TAILS] * STREAMING_TAILS
     if offline is not None:

@@ -41,6 +41,11 @@ class DetectorSettings:
     scale_window: int = 288
     clip_z: float = 4.0
 
+    # Novelty: the latest shape of this many buckets against the shapes of
+    # the last ``novelty_memory`` buckets.
+    novelty_length: int = 3
+    novelty_memory: int = 2880
+
     # Calibration of surprises into tail probabilities.
     calibration_window: int = 2880
     tail_fraction: float = 0.1

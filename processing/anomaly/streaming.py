@@ -1,11 +1,14 @@
 """The streaming detector: one per series, one call per closed bucket.
 
 ``StreamingDetector.observe`` scores a bucket against the seasonal
-baseline, then learns from it. Two surprises are calibrated against the
-series' own history: the bucket's absolute residual in scales, which
-catches spikes and the onset of shifts, and its mean over the last few
-buckets, which catches smaller sustained departures. The detector's own
-score is their combined tail probability; an offline score for the same
+baseline, then learns from it. Three surprises are calibrated against
+the series' own history: the bucket's absolute residual in scales, which
+catches spikes and the onset of shifts; its mean over the last few
+buckets, which catches smaller sustained departures; and the distance of
+the latest few buckets' shape to the nearest shape the series has shown
+(``_novelty``), which catches what the series has never done, whatever
+its seasonal model expects. The detector's own score is their combined
+tail probability; an offline score for the same
 bucket, when there is one, joins the combination. The whole detector is
 picklable, and a restored copy continues exactly as the original would.
 """
@@ -17,6 +20,7 @@ from collections import deque
 from datetime import datetime
 
 from processing.anomaly._baseline import SeasonalBaseline
+from processing.anomaly._novelty import NoveltyDetector
 from processing.anomaly.calibration import (
     STREAMING_TAILS,
     TailCalibrator,
@@ -39,6 +43,10 @@ class StreamingDetector:
         window, fraction = self.settings.calibration_window, self.settings.tail_fraction
         self._point = TailCalibrator(window, fraction)
         self._mean = TailCalibrator(window, fraction)
+        self._novelty = NoveltyDetector(
+            self.settings.novelty_length, self.settings.novelty_memory
+        )
+        self._novel = TailCalibrator(window, fraction)
         self._recent: deque[float] = deque(maxlen=self.settings.smooth_buckets)
         self._episodes = EpisodeTracker(self.settings.episode_gap_s)
         self._buckets = 0
@@ -69,20 +77,27 @@ class StreamingDetector:
         if value is None or math.isnan(value):
             return self._verdict(at, None, expected, 0.0, None, support)
         surprise = self._baseline.score_one({"t": t, "value": value})
-        streaming = self._score(surprise)
-        self._learn(t, value, surprise)
+        novelty = self._novelty.surprise(value)
+        streaming = self._score(surprise, novelty)
+        self._learn(t, value, surprise, novelty)
         return self._verdict(at, value, expected, streaming, offline_score, support)
 
-    def _score(self, surprise: float) -> float:
-        """Streaming score of a surprise, before learning it."""
+    def _score(self, surprise: float, novelty: float | None) -> float:
+        """Streaming score of the surprises of a bucket, before learning them."""
         if not self.warm:
             return 0.0
         recent = [*self._recent, surprise][-self.settings.smooth_buckets :]
         tails = [self._point.tail(surprise), self._mean.tail(sum(recent) / len(recent))]
+        tails.append(1.0 if novelty is None else self._novel.tail(novelty))
         return 1.0 - combine_tails(tails)
 
-    def _learn(self, t: float, value: float, surprise: float) -> None:
+    def _learn(
+        self, t: float, value: float, surprise: float, novelty: float | None
+    ) -> None:
         self._buckets += 1
+        self._novelty.learn(value)
+        if novelty is not None:
+            self._novel.update(novelty)
         # Surprises are calibrated once the model has its final shape (a
         # day of data, so the daily profile is in use): the larger surprises
         # of a model still learning would make later ones look normal.

@@ -20,7 +20,7 @@ from processing.anomaly import (
     merge_episodes,
     walk_forward,
 )
-from processing.anomaly.calibration import TailCalibrator
+from processing.anomaly.calibration import STREAMING_TAILS, TailCalibrator
 
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 NOISE = 4.0
@@ -193,9 +193,12 @@ def test_tail_probabilities_fall_as_surprise_grows() -> None:
 
 
 def test_combined_scores_stay_calibrated() -> None:
+    """The offline tail joins the streaming tails as one more, corrected
+    for the number of tails looked at."""
+    k = STREAMING_TAILS
     assert combine_scores(0.5, None) == 0.5
-    assert combine_scores(0.99, 0.0) == pytest.approx(1 - 3 * 0.005)
-    assert combine_scores(0.0, 0.9999) == pytest.approx(1 - 3 * 0.0001)
+    assert combine_scores(0.99, 0.0) == pytest.approx(1 - (k + 1) * 0.01 / k)
+    assert combine_scores(0.0, 0.9999) == pytest.approx(1 - (k + 1) * 0.0001)
     assert 0.0 <= combine_scores(0.0, 0.0) <= 1.0
 
 
