@@ -28,6 +28,7 @@ TIME_TABLES = (
     "metric_summaries",
     "kpi_requests",
     "kpi_latency",
+    "kpi_scores",
 )
 
 
