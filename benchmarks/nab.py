@@ -4,8 +4,11 @@ Every series of a NAB-format folder (``DIR/data/<category>/<name>.csv``,
 ``DIR/labels/combined_windows.json``) goes once, in order, through what
 FlowGuard runs on a KPI: the streaming detector and the walk-forward
 offline model, with the default settings and the default threshold,
-chosen before the run. A row counts as a detection when it opens an
-anomaly: later rows of the same episode are not new alerts.
+chosen before the run. The default threshold is for one-minute buckets;
+a series of wider buckets (its median spacing) gets the threshold with
+the same rate of false alarms in time (``DetectorSettings.for_bucket``).
+A row counts as a detection when it opens an anomaly: later rows of the
+same episode are not new alerts.
 
 Results are written in NAB's format, ``OUT/flowguard/<category>/
 flowguard_<name>.csv`` with ``timestamp,value,anomaly_score,label``, where
@@ -22,10 +25,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import logging
 import math
 import os
+import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -66,6 +71,7 @@ class NabRun:
     """What one run measured."""
 
     threshold: float
+    thresholds: dict[float, float]
     files: int
     points: int
     scores: dict[str, float]
@@ -74,8 +80,19 @@ class NabRun:
     elapsed_s: float
 
 
+def _spacing(series: Series) -> float:
+    """The series' bucket width: the median time between its rows."""
+    steps = [
+        (later - earlier).total_seconds()
+        for earlier, later in itertools.pairwise(series.timestamps)
+    ]
+    positive = [s for s in steps if s > 0]
+    return statistics.median(positive) if positive else 60.0
+
+
 def _score_one(series: Series, settings: DetectorSettings) -> _Scored:
     started = time.process_time()
+    settings = settings.for_bucket(_spacing(series))
     verdicts = detect_series(series.timestamps, series.values, settings)
     held = math.nextafter(settings.threshold, 0.0)
     raw = [v.score for v in verdicts]
@@ -156,6 +173,10 @@ def run_nab(
     cpu_s = sum(s.cpu_s for s in scored.values())
     return NabRun(
         threshold=settings.threshold,
+        thresholds={
+            spacing: settings.for_bucket(spacing).threshold
+            for spacing in sorted({_spacing(s) for s in corpus.series.values()})
+        },
         files=len(corpus.series),
         points=points,
         scores={
@@ -171,6 +192,8 @@ def run_nab(
 def _print(run: NabRun) -> None:
     print(f"flowguard nab: {run.files} files, {run.points:,} points")
     print(f"threshold (fixed, the product default)   {run.threshold}")
+    for spacing, threshold in run.thresholds.items():
+        print(f"  for buckets of {spacing:g} s, at the same rate in time  {threshold}")
     for name, score in run.scores.items():
         print(f"normalised score, {name:<24} {score:6.1f}")
     quiet = run.alerts_per_day_without_anomalies
@@ -183,6 +206,7 @@ def _print(run: NabRun) -> None:
 def _as_dict(run: NabRun) -> dict[str, object]:
     return {
         "threshold": run.threshold,
+        "thresholds": {f"{k:g}": v for k, v in run.thresholds.items()},
         "files": run.files,
         "points": run.points,
         "scores": {k: round(v, 2) for k, v in run.scores.items()},

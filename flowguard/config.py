@@ -36,7 +36,7 @@ FLOWGUARD_RETENTION_METRICS    retention_metrics           30d
 FLOWGUARD_RETENTION_KPI_1M     retention_kpi_1m            90d
 FLOWGUARD_RETENTION_KPI_1H     retention_kpi_1h            730d
 FLOWGUARD_COMPRESS_AFTER       compress_after              1d
-FLOWGUARD_ANOMALY_THRESHOLD    anomaly_threshold           0.9999
+FLOWGUARD_ANOMALY_THRESHOLD    anomaly_threshold           0.9998
 FLOWGUARD_ANOMALY_MIN_REQUESTS  anomaly_min_requests       20
 FLOWGUARD_ANOMALY_DELAY_S      anomaly_delay_s             30
 =============================  ==========================  ===================
@@ -136,7 +136,7 @@ class Settings:
     retention_kpi_1m: timedelta = timedelta(days=90)
     retention_kpi_1h: timedelta = timedelta(days=730)
     compress_after: timedelta = timedelta(days=1)
-    anomaly_threshold: float = 0.9999
+    anomaly_threshold: float = 0.9998
     anomaly_min_requests: int = 20
     anomaly_delay_s: int = 30
 

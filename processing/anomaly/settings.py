@@ -8,7 +8,7 @@ are not tuned per series.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = ["DetectorSettings"]
 
@@ -18,14 +18,17 @@ class DetectorSettings:
     """Defaults for the anomaly detectors of one series.
 
     Durations are in seconds of data time and counts are in buckets. The
-    ``threshold`` applies to the combined score, which is ``1 - p`` for a
-    tail probability ``p``: at 0.9999 a bucket is anomalous when a surprise
-    at least as large is expected about once in ten thousand buckets.
+    ``threshold`` applies to the combined score of a bucket of ``bucket_s``
+    seconds, which is ``1 - p`` for a tail probability ``p``: at 0.9998 a
+    one-minute bucket is anomalous when a surprise at least as large is
+    expected about once in 5,000 minutes, three and a half days. For
+    buckets of another width, ``for_bucket`` keeps that rate in time.
+    Merging anomalous buckets into episodes keeps aftershocks from adding
+    alerts of their own.
     """
 
-    # TODO(#4): with these defaults the NAB development split scores 56.5
-    # (standard profile), short of the 65 the detectors should reach.
-    threshold: float = 0.9999
+    threshold: float = 0.9998
+    bucket_s: float = 60.0
 
     # Cold start: no score before this many buckets have been seen.
     warmup_buckets: int = 288
@@ -49,15 +52,16 @@ class DetectorSettings:
     novelty_memory: int = 2880
 
     # Calibration of surprises into tail probabilities.
-    calibration_window: int = 2880
+    calibration_window: int = 5760
     tail_fraction: float = 0.1
     smooth_buckets: int = 6
 
     # Low traffic: below this support no bucket is anomalous.
     min_support: float | None = None
 
-    # Episodes: anomalous buckets closer than this belong to one episode.
-    episode_gap_s: float = 3600.0
+    # Episodes: anomalous buckets closer than this belong to one episode,
+    # so the aftershocks of an incident do not open anomalies of their own.
+    episode_gap_s: float = 43200.0
 
     # Offline IsolationForest, retrained on a schedule in data time.
     offline_enabled: bool = True
@@ -66,3 +70,17 @@ class DetectorSettings:
     min_train_buckets: int = 288
     n_estimators: int = 50
     random_state: int = 0
+
+    def for_bucket(self, bucket_s: float) -> DetectorSettings:
+        """These settings for buckets of ``bucket_s`` seconds, with the
+        threshold moved so that false alarms stay as rare in time.
+
+        Raises:
+            ValueError: ``bucket_s`` is not positive.
+        """
+        if not bucket_s > 0:
+            msg = f"a bucket must last a positive number of seconds, got {bucket_s}"
+            raise ValueError(msg)
+        tail = (1.0 - self.threshold) * bucket_s / self.bucket_s
+        threshold = round(1.0 - min(tail, 1.0), 12)
+        return replace(self, threshold=threshold, bucket_s=bucket_s)

@@ -203,19 +203,35 @@ def test_combined_scores_stay_calibrated() -> None:
 
 
 def test_episodes_merge_detections_close_in_time() -> None:
-    times, values = seasonal(5)
+    times, values = seasonal(6)
     first = index_at(times, 4, 3)
     values[first] += 25 * NOISE
     values[first + 4] += 25 * NOISE  # twenty minutes later: the same episode
-    far = index_at(times, 4, 9)
-    values[far] += 25 * NOISE  # six hours later: another one
+    near = index_at(times, 4, 9)
+    values[near] += 25 * NOISE  # six hours later: still the same episode
+    far = index_at(times, 5, 3)
+    values[far] += 25 * NOISE  # a day later: another one
     verdicts = detect_series(times, values.tolist())
     episodes = merge_episodes(verdicts, DetectorSettings().episode_gap_s)
     assert len(episodes) == 2
     assert episodes[0].start == times[first]
-    # The second spike ends the episode; the recent mean may stay high a
+    # The third spike ends the episode; the recent mean may stay high a
     # bucket or two longer.
-    assert times[first + 4] <= episodes[0].end <= times[first + 6]
+    assert times[near] <= episodes[0].end <= times[near + 2]
     assert episodes[1].start == times[far]
     assert openings(verdicts) == [first, far]
     assert all(math.isfinite(v.score) for v in verdicts)
+
+
+def test_wider_buckets_keep_the_rate_of_false_alarms_in_time() -> None:
+    """A threshold is a rate of false alarms: five-minute buckets may each
+    be five times as surprising as one-minute ones."""
+    minute = DetectorSettings()
+    assert minute.bucket_s == 60
+    assert minute.for_bucket(60) == minute
+    five = minute.for_bucket(300)
+    assert (five.bucket_s, five.threshold) == (300, 0.999)
+    assert five.for_bucket(60).threshold == minute.threshold
+    assert minute.for_bucket(10**9).threshold == 0.0
+    with pytest.raises(ValueError, match="positive number of seconds"):
+        minute.for_bucket(0)
