@@ -53,7 +53,7 @@ logger = logging.getLogger(__name__)
 
 # Bumped when the pickled detector or model changes shape; older state is
 # then dropped and the series starts again.
-STATE_FORMAT = 1
+STATE_FORMAT = 2
 _MINUTE = timedelta(minutes=1)
 # A silent stretch longer than this is a gap the detector sees as such,
 # not a run of zero buckets.
@@ -204,6 +204,7 @@ class Detection:
             except (pickle.UnpicklingError, AttributeError, EOFError) as exc:
                 logger.warning("dropping unreadable detector of %r: %s", name, exc)
             else:
+                detector.adopt(settings)
                 return _Series(kpi, detector, saved.buckets_seen, saved.tolerance)
         tolerance = saved.tolerance if saved is not None else 1.0
         return _Series(kpi, StreamingDetector(settings), 0, tolerance)

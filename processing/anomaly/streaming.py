@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from dataclasses import replace
 from datetime import datetime
 
 from processing.anomaly._baseline import SeasonalBaseline
@@ -50,6 +51,20 @@ class StreamingDetector:
         self._recent: deque[float] = deque(maxlen=self.settings.smooth_buckets)
         self._episodes = EpisodeTracker(self.settings.episode_gap_s)
         self._buckets = 0
+
+    def adopt(self, settings: DetectorSettings) -> None:
+        """Take the threshold, the low-traffic limit and the episode gap of
+        ``settings``, such as those configured when a saved detector is
+        restored; what the detector has learnt, and the sizes it learnt
+        with, stay as they are."""
+        self.settings = replace(
+            self.settings,
+            threshold=settings.threshold,
+            bucket_s=settings.bucket_s,
+            min_support=settings.min_support,
+            episode_gap_s=settings.episode_gap_s,
+        )
+        self._episodes.gap_s = settings.episode_gap_s
 
     @property
     def warm(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import pickle
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -235,3 +236,26 @@ def test_wider_buckets_keep_the_rate_of_false_alarms_in_time() -> None:
     assert minute.for_bucket(10**9).threshold == 0.0
     with pytest.raises(ValueError, match="positive number of seconds"):
         minute.for_bucket(0)
+
+
+def test_a_restored_detector_takes_the_configured_threshold() -> None:
+    """Settings an operator changes apply to a saved detector on restart;
+    what it has learnt is kept."""
+    times, values = seasonal(3)
+    detector = StreamingDetector()
+    for at, value in zip(times, values, strict=True):
+        detector.observe(at, float(value))
+    restored = pickle.loads(pickle.dumps(detector))
+    # A threshold of 0 makes every scored bucket anomalous.
+    changed = replace(
+        DetectorSettings(), threshold=0.0, min_support=5.0, episode_gap_s=60.0
+    )
+    restored.adopt(changed)
+    assert restored.settings.min_support == 5.0
+    assert restored.settings.episode_gap_s == 60.0
+    assert detector.warm and restored.warm
+    at = times[-1] + timedelta(minutes=5)
+    before = detector.observe(at, float(values[-1]))
+    after = restored.observe(at, float(values[-1]))
+    assert after.score == before.score
+    assert (before.anomalous, after.anomalous) == (False, True)
