@@ -328,27 +328,44 @@ async def refresh_rollups(
     ``kept`` says how long each source keeps its rows. A bucket that
     retention may have emptied in part is never recomputed, so rollups
     keep their history after the raw data is gone. Windows are whole
-    buckets and at most ``max_step`` long per transaction. Returns the
-    number of windows refreshed.
+    buckets of at most ``max_step``; the whole round is one transaction.
+    Returns the number of windows refreshed.
     """
     windows = 0
-    for rollup in ROLLUPS:
-        step = max(max_step, rollup.bucket)
-        look = max(lookback, rollup.bucket)
-        start = await _start_of(conn, rollup, now, look)
-        if start is None:
-            continue
-        start = _floor(start, rollup.bucket)
-        if rollup.source in kept:
-            start = max(start, _ceil(now - kept[rollup.source], rollup.bucket))
-        end = _floor(now, rollup.bucket) + rollup.bucket
-        while start < end:
-            stop = min(start + step, end)
-            await _refresh_window(conn, rollup, start, stop)
-            windows += 1
-            start = stop
-        await conn.execute(
-            "UPDATE rollup_state SET refreshed_until = %s WHERE name = %s",
-            (now, rollup.name),
-        )
+    # One transaction for the round: readers of kpi_1m and kpi_1h never see
+    # the request rollups refreshed and the latency or log ones not yet.
+    async with conn.transaction():
+        for rollup in ROLLUPS:
+            windows += await _refresh_rollup(
+                conn, rollup, now, kept, lookback, max_step
+            )
+    return windows
+
+
+async def _refresh_rollup(
+    conn: psycopg.AsyncConnection,
+    rollup: Rollup,
+    now: datetime,
+    kept: Mapping[str, timedelta],
+    lookback: timedelta,
+    max_step: timedelta,
+) -> int:
+    step = max(max_step, rollup.bucket)
+    start = await _start_of(conn, rollup, now, max(lookback, rollup.bucket))
+    if start is None:
+        return 0
+    start = _floor(start, rollup.bucket)
+    if rollup.source in kept:
+        start = max(start, _ceil(now - kept[rollup.source], rollup.bucket))
+    end = _floor(now, rollup.bucket) + rollup.bucket
+    windows = 0
+    while start < end:
+        stop = min(start + step, end)
+        await _refresh_window(conn, rollup, start, stop)
+        windows += 1
+        start = stop
+    await conn.execute(
+        "UPDATE rollup_state SET refreshed_until = %s WHERE name = %s",
+        (now, rollup.name),
+    )
     return windows
