@@ -16,13 +16,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.ensemble import IsolationForest
 
 from processing.anomaly.calibration import tail_probabilities
 from processing.anomaly.settings import DetectorSettings
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import IsolationForest
 
 __all__ = [
     "FEATURES",
@@ -152,6 +155,10 @@ class OfflineModel:
 
     def fit(self, history: Matrix) -> None:
         """Train on past rows; later scores are relative to these rows."""
+        # scikit-learn takes about 100 MB once imported: only a process that
+        # trains (or restores a trained model) pays for it.
+        from sklearn.ensemble import IsolationForest
+
         forest = IsolationForest(
             n_estimators=self.settings.n_estimators,
             random_state=self.settings.random_state,
