@@ -106,6 +106,9 @@ class Detection:
     async def run_once(self, conn: psycopg.AsyncConnection, now: datetime) -> int:
         """Score every closed bucket not yet scored; the number scored."""
         s = self.settings
+        # Minute arithmetic and the times in explanations need buckets in
+        # UTC, whatever TimeZone the server or the database sets.
+        await conn.execute("SET TIME ZONE 'UTC'")
         until = _floor(now - timedelta(seconds=s.delay_s))
         floor = _floor(now - timedelta(seconds=s.history_s))
         scored = 0
@@ -201,7 +204,7 @@ class Detection:
         if saved is not None and saved.format == STATE_FORMAT:
             try:
                 detector = pickle.loads(saved.state)
-            except (pickle.UnpicklingError, AttributeError, EOFError) as exc:
+            except Exception as exc:  # any unreadable state starts afresh
                 logger.warning("dropping unreadable detector of %r: %s", name, exc)
             else:
                 detector.adopt(settings)
@@ -345,7 +348,7 @@ def _model(stored: tuple[int, bytes, datetime] | None) -> OfflineModel | None:
         return None
     try:
         model = pickle.loads(stored[1])
-    except (pickle.UnpicklingError, AttributeError, EOFError) as exc:
+    except Exception as exc:  # any unreadable state starts afresh
         logger.warning("dropping unreadable offline model: %s", exc)
         return None
     return model if isinstance(model, OfflineModel) else None

@@ -211,16 +211,17 @@ async def save_scores(
 async def extend_or_open(
     conn: psycopg.AsyncConnection, record: AnomalyRecord, gap: timedelta
 ) -> int:
-    """Add an anomalous bucket to its series' anomaly that ended less than
-    ``gap`` before it, or open a new one. Returns the anomaly's id.
+    """Add an anomalous bucket to its series' anomaly whose last bucket
+    began at most ``gap`` before it (``ended_at`` is that bucket's end), or
+    open a new one. Returns the anomaly's id.
 
     The peak's values and explanation follow the highest score; detectors
     accumulate.
     """
     cur = await conn.execute(
         "SELECT id FROM anomalies WHERE service = %s AND kpi = %s"
-        " AND ended_at >= %s ORDER BY ended_at DESC LIMIT 1 FOR UPDATE",
-        (record.service, record.kpi, record.start - gap),
+        " AND ended_at + %s > %s ORDER BY ended_at DESC LIMIT 1 FOR UPDATE",
+        (record.service, record.kpi, gap, record.start),
     )
     row = await cur.fetchone()
     values = (
@@ -368,8 +369,15 @@ async def record_feedback(
 ) -> dict[str, Any] | None:
     """Record ``false_positive`` or ``confirmed`` on an anomaly; a false
     positive also widens its series' expected range from now on. Returns
-    the anomaly, or None when there is none with that id."""
+    the anomaly, or None when there is none with that id. Saying
+    ``false_positive`` again about the same anomaly widens nothing more."""
     async with conn.transaction():
+        cur = await conn.execute(
+            "SELECT feedback FROM anomalies WHERE id = %s FOR UPDATE", (anomaly_id,)
+        )
+        before = await cur.fetchone()
+        if before is None:
+            return None
         cur = await conn.execute(
             "UPDATE anomalies SET feedback = %s, feedback_at = now(),"
             " updated_at = now() WHERE id = %s"
@@ -380,7 +388,7 @@ async def record_feedback(
         row = await cur.fetchone()
         if row is None:
             return None
-        if feedback == "false_positive":
+        if feedback == "false_positive" and before[0] != "false_positive":
             service, kpi, observed, expected, low, high = row
             await conn.execute(
                 "UPDATE detector_state SET tolerance = tolerance * greatest(%s, %s)"

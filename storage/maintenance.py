@@ -86,6 +86,9 @@ class Maintenance:
     async def _own_and_work(self) -> None:
         conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
         async with conn:
+            # Buckets come back in UTC whatever the server's TimeZone: minute
+            # arithmetic and the times in explanations depend on it.
+            await conn.execute("SET TIME ZONE 'UTC'")
             while True:
                 cur = await conn.execute(
                     "SELECT pg_try_advisory_lock(%s)", (_LOCK_KEY,)
@@ -108,6 +111,7 @@ class Maintenance:
         while True:
             # Refresh before retention, so that rollups hold a bucket before
             # its raw rows go. Both are cheap when there is nothing to do.
+            refreshed: int | None = 0
             if s.tier != "timescale":
                 refreshed = await _attempt(
                     "refreshing rollups",
@@ -126,7 +130,9 @@ class Maintenance:
                 dropped = {table: n for table, n in (removed or {}).items() if n}
                 if dropped:
                     logger.info("retention removed %s", dropped)
-            for name, job in self._jobs.items():
+            # Jobs read the rollups: after a failed refresh they would read
+            # minutes that are not complete yet, so they wait for the next.
+            for name, job in self._jobs.items() if refreshed is not None else ():
                 await _attempt(name, job(conn, datetime.now(UTC)))
             await asyncio.sleep(s.refresh_s)
 

@@ -78,7 +78,8 @@ class _Handlers:
 
 def _id(request: web.Request) -> int:
     text = request.match_info["id"]
-    if not (text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ID):
+    digits = text.isascii() and text.isdigit() and len(text) <= len(str(MAX_ID))
+    if not (digits and 0 < int(text) <= MAX_ID):
         bad("id", text, "an anomaly id (a positive integer)")
     return int(text)
 

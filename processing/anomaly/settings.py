@@ -59,7 +59,7 @@ class DetectorSettings:
     # Low traffic: below this support no bucket is anomalous.
     min_support: float | None = None
 
-    # Episodes: anomalous buckets closer than this belong to one episode,
+    # Episodes: anomalous buckets at most this far apart belong to one episode,
     # so the aftershocks of an incident do not open anomalies of their own.
     episode_gap_s: float = 43200.0
 

@@ -16,11 +16,17 @@ from typing import Any
 import numpy as np
 import psycopg
 import pytest
+from psycopg import sql
 
 from flowguard.detection import Detection, DetectionSettings
 from flowguard.service import prepare_database
 from processing.anomaly import DetectorSettings
-from storage.anomalies import detector_status, record_feedback
+from storage.anomalies import (
+    AnomalyRecord,
+    detector_status,
+    extend_or_open,
+    record_feedback,
+)
 from storage.rollups import ROLLUPS, refresh_rollups
 from tests.conftest import Tier
 
@@ -198,15 +204,74 @@ def test_a_false_positive_widens_the_expected_range(seeded: str) -> None:
         async with await psycopg.AsyncConnection.connect(seeded) as conn:
             return await record_feedback(conn, anomaly_id, "false_positive")
 
+    def tolerances() -> dict[str, float]:
+        status = asyncio.run(_status(seeded))
+        return {s["kpi"]: s["tolerance"] for s in status if s["service"] == "checkout"}
+
     answer = asyncio.run(feedback())
     assert answer is not None and answer["feedback"] == "false_positive"
-    status = {
-        s["kpi"]: s for s in asyncio.run(_status(seeded)) if s["service"] == "checkout"
-    }
-    tolerance = status["p95_latency"]["tolerance"]
+    tolerance = tolerances()
     # Wide enough that the value reported as a false positive fits in.
-    assert tolerance > (observed - high) / high
-    assert status["throughput"]["tolerance"] == 1.0
+    assert tolerance["p95_latency"] > (observed - high) / high
+    assert tolerance["throughput"] == 1.0
+    # Saying it again, a retry or a second click, widens nothing more.
+    again = asyncio.run(feedback())
+    assert again is not None and again["feedback"] == "false_positive"
+    assert tolerances() == tolerance
+
+
+@pytest.mark.parametrize("tier", ["postgres"], indirect=True)
+def test_explanations_and_minutes_are_in_utc_whatever_the_server_zone(
+    seeded: str,
+) -> None:
+    """A database whose TimeZone is not UTC gives the same anomaly, its
+    explanation naming the UTC time of its peak."""
+    with psycopg.connect(seeded, autocommit=True) as conn:
+        name = conn.execute("SELECT current_database()").fetchone()
+        assert name is not None
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} SET timezone TO 'America/New_York'").format(
+                sql.Identifier(name[0])
+            )
+        )
+    asyncio.run(_detect(seeded, NOW + timedelta(minutes=1)))
+    ((peak, explanation),) = _rows(
+        seeded,
+        "SELECT peak_at, explanation FROM anomalies WHERE kpi = 'p95_latency'",
+    )
+    assert explanation.endswith(f" for {peak.astimezone(UTC):%A %H:%M} UTC")
+    assert INCIDENT <= peak <= NOW
+
+
+@pytest.mark.parametrize("tier", ["postgres"], indirect=True)
+def test_anomalies_at_most_the_episode_gap_apart_are_one(seeded: str) -> None:
+    """The stored episodes merge exactly as the detector's do: a bucket
+    starting the gap after the last one extends it, a minute later opens
+    another."""
+    gap = timedelta(hours=12)
+    first = datetime(2026, 1, 5, 3, 0, tzinfo=UTC)
+
+    def record(at: datetime) -> AnomalyRecord:
+        return AnomalyRecord(
+            service="edge",
+            kpi="throughput",
+            start=at,
+            end=at + timedelta(minutes=1),
+            score=0.9999,
+            observed=1.0,
+            expected=2.0,
+            low=1.5,
+            high=2.5,
+            explanation="throughput 1 req/s, expected 1.5-2.5 req/s",
+            detectors=("streaming",),
+        )
+
+    async def place(*moments: datetime) -> list[int]:
+        async with await psycopg.AsyncConnection.connect(seeded) as conn:
+            return [await extend_or_open(conn, record(at), gap) for at in moments]
+
+    ids = asyncio.run(place(first, first + gap, first + 2 * gap + timedelta(minutes=1)))
+    assert ids[0] == ids[1] != ids[2]
 
 
 def test_detector_settings_default_threshold_is_documented() -> None:

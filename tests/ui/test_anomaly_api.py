@@ -264,6 +264,8 @@ def test_one_anomaly_by_id_is_the_listed_one(api: Api) -> None:
         ("/abc", "parameter 'id': got 'abc'"),
         ("/0", "parameter 'id': got '0'"),
         ("/99999999999999999999", "parameter 'id'"),
+        # Past Python's limit on digits turned into an int.
+        ("/" + "9" * 5000, "parameter 'id'"),
     ],
 )
 def test_bad_requests_are_refused_naming_the_parameter(
