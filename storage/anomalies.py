@@ -91,6 +91,8 @@ class AnomalyRecord:
     explanation: str
 
 
+# TODO(#5): a service that falls silent has no new bucket, so it is not
+# pending until data returns; alerts on absence are to cover that.
 async def pending_services(
     conn: psycopg.AsyncConnection, floor: datetime, until: datetime
 ) -> dict[str, datetime]:
