@@ -69,7 +69,7 @@ def _number(value: float) -> str:
         return f"{value:,.0f}"
     if size >= 10:
         return f"{value:.1f}"
-    return f"{value:.2g}"
+    return f"{value:.3g}"
 
 
 def explain(
