@@ -388,8 +388,7 @@ async def record_feedback(
             (feedback, anomaly_id),
         )
         row = await cur.fetchone()
-        if row is None:
-            return None
+        assert row is not None  # locked above
         if feedback == "false_positive" and before[0] != "false_positive":
             service, kpi, observed, expected, low, high = row
             await conn.execute(

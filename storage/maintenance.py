@@ -86,9 +86,6 @@ class Maintenance:
     async def _own_and_work(self) -> None:
         conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
         async with conn:
-            # Buckets come back in UTC whatever the server's TimeZone: minute
-            # arithmetic and the times in explanations depend on it.
-            await conn.execute("SET TIME ZONE 'UTC'")
             while True:
                 cur = await conn.execute(
                     "SELECT pg_try_advisory_lock(%s)", (_LOCK_KEY,)
@@ -132,8 +129,9 @@ class Maintenance:
                     logger.info("retention removed %s", dropped)
             # Jobs read the rollups: after a failed refresh they would read
             # minutes that are not complete yet, so they wait for the next.
-            for name, job in self._jobs.items() if refreshed is not None else ():
-                await _attempt(name, job(conn, datetime.now(UTC)))
+            if refreshed is not None:
+                for name, job in self._jobs.items():
+                    await _attempt(name, job(conn, datetime.now(UTC)))
             await asyncio.sleep(s.refresh_s)
 
 
