@@ -10,6 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from flowguard.config import Settings
 from flowguard.detection import Detection, DetectionSettings
+from flowguard.errors import ConfigError
 from processing.anomaly.settings import DetectorSettings
 from processing.builtins import BUILTIN_PROCESSORS
 from processing.chain import Chain, ProcessorContext, build_chain
@@ -172,11 +173,16 @@ class Service:
             s.retry_after_s,
             reuse_port=self._reuse_port,
         )
-        await self._grpc.start()
+        try:
+            await self._grpc.start()
+        except RuntimeError as exc:  # grpc says only that the bind failed
+            error = _cannot_listen(s.otlp_grpc_port, "FLOWGUARD_OTLP_GRPC_PORT", exc)
+            raise error from None
         logger.info("otlp grpc listening on %s:%d", s.bind, self._grpc.port)
         http_port = await self._serve(
             otlp_http_app(ingestor, s.max_request_bytes, s.retry_after_s),
             s.otlp_http_port,
+            "FLOWGUARD_OTLP_HTTP_PORT",
         )
         logger.info("otlp http listening on %s:%d", s.bind, http_port)
         writer = self._writer
@@ -193,19 +199,22 @@ class Service:
         add_anomaly_routes(
             app, self._pool, detection_of(s).settings.detector.warmup_buckets
         )
-        api_port = await self._serve(app, s.http_port)
+        api_port = await self._serve(app, s.http_port, "FLOWGUARD_HTTP_PORT")
         logger.info("ui and api listening on http://%s:%d", s.bind, api_port)
         self.ports = Ports(self._grpc.port, http_port, api_port)
         return self.ports
 
-    async def _serve(self, app: web.Application, port: int) -> int:
+    async def _serve(self, app: web.Application, port: int, variable: str) -> int:
         runner = web.AppRunner(app, auto_decompress=False, access_log=None)
         await runner.setup()
         self._runners.append(runner)
         site = web.TCPSite(
             runner, self._settings.bind, port, reuse_port=self._reuse_port
         )
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise _cannot_listen(port, variable, exc) from None
         return _site_port(runner)
 
     async def stop(self, timeout_s: float = 30.0) -> None:
@@ -232,3 +241,11 @@ class Service:
             await self._embedded.stop()
             self._embedded = None
         logger.info("flowguard stopped")
+
+
+def _cannot_listen(port: int, variable: str, exc: Exception) -> ConfigError:
+    """A port that cannot be bound, said as the setting to change."""
+    return ConfigError(
+        f"cannot listen on port {port} ({exc}); another server may hold it:"
+        f" stop it or set {variable} to a free port"
+    )

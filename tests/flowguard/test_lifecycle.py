@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import threading
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import psutil
 import psycopg
+import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
 )
@@ -162,6 +164,34 @@ def test_unknown_processor_is_refused_at_start(postgres_tier: Tier) -> None:
     assert result.returncode == 2, result.stderr
     assert "unknown processor 'no_such_step'" in result.stderr
     assert "package.module:ClassName" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "variable", ["FLOWGUARD_OTLP_GRPC_PORT", "FLOWGUARD_OTLP_HTTP_PORT"]
+)
+def test_a_port_already_in_use_is_refused_naming_its_setting(
+    postgres_tier: Tier, variable: str
+) -> None:
+    """A second server on a port that is taken stops with status 2, naming
+    the port and the variable that moves it, not a traceback."""
+    ports = {
+        "FLOWGUARD_OTLP_GRPC_PORT": "0",
+        "FLOWGUARD_OTLP_HTTP_PORT": "0",
+        "FLOWGUARD_HTTP_PORT": "0",
+    }
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        result = _flowguard(
+            "serve",
+            FLOWGUARD_DATABASE_URL=postgres_tier.fresh_database(),
+            **{**ports, variable: str(port)},
+        )
+    assert result.returncode == 2, result.stderr
+    assert f"cannot listen on port {port}" in result.stderr
+    assert variable in result.stderr
     assert "Traceback" not in result.stderr
 
 
