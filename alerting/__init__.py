@@ -1,0 +1,1 @@
+"""Alerting: rule files, evaluation, alert state, routing, notifications."""
