@@ -19,6 +19,7 @@ from typing import TypeVar
 
 import psycopg
 
+from storage.locks import wait_for_lock
 from storage.retention import Retention, apply_policies, enforce_retention
 from storage.rollups import refresh_rollups
 
@@ -86,14 +87,7 @@ class Maintenance:
     async def _own_and_work(self) -> None:
         conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
         async with conn:
-            while True:
-                cur = await conn.execute(
-                    "SELECT pg_try_advisory_lock(%s)", (_LOCK_KEY,)
-                )
-                row = await cur.fetchone()
-                if row and row[0]:
-                    break
-                await asyncio.sleep(self._settings.retry_s)
+            await wait_for_lock(conn, _LOCK_KEY, self._settings.retry_s)
             self.owner = True
             logger.info("this process now runs rollups and retention")
             await self._work(conn)
