@@ -1,4 +1,4 @@
-"""The ``flowguard`` command: serve, migrate, bench, logs."""
+"""The ``flowguard`` command: serve, migrate, bench, logs, rules."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ async def _serve(settings: Settings, worker: bool) -> int:
     if settings.workers > 1 and not worker:
         return await Supervisor(settings).run(stop)
     service = Service(settings, reuse_port=worker)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, service.reload_rules)
     try:
         await service.start()
         signal_ready()
@@ -72,6 +73,35 @@ async def _migrate(settings: Settings) -> int:
     return 0
 
 
+async def _backtest(settings: Settings, path: str, since: str) -> int:
+    from datetime import UTC, datetime
+
+    from alerting.backtest import backtest, print_replay
+    from alerting.rulefile import load_rules
+    from flowguard.durations import parse_duration
+    from storage.embedded import EmbeddedPostgres
+
+    try:
+        span = parse_duration(since)
+    except ValueError as exc:
+        print(f"flowguard: --since: {exc}", file=sys.stderr)
+        return 2
+    rules = load_rules(path)
+    embedded = None
+    url = settings.database_url
+    if url is None:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        url = await embedded.start()
+    try:
+        end = datetime.now(UTC)
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            print_replay(await backtest(conn, rules, end - span, end))
+    finally:
+        if embedded is not None:
+            await embedded.stop()
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="flowguard",
@@ -91,6 +121,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     ingest.add_argument("--seconds", type=float, default=20.0)
     ingest.add_argument("--senders", type=int, default=8)
+    alerts = bench_kinds.add_parser(
+        "alerts", help="rule evaluation rounds: many rules over many services"
+    )
+    alerts.add_argument("--rules", type=int, default=500)
+    alerts.add_argument("--services", type=int, default=200)
+    alerts.add_argument("--rounds", type=int, default=10)
     patterns = bench_kinds.add_parser(
         "patterns",
         help="grouping accuracy and throughput of the log template miner",
@@ -115,6 +151,21 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument(
         "file", help="a plain-text log file, one record a line; - for stdin"
     )
+    rules = commands.add_parser("rules", help="alert rule file tools")
+    rules_kinds = rules.add_subparsers(dest="rules", required=True)
+    check = rules_kinds.add_parser(
+        "check", help="check a rule file; print its errors with their lines"
+    )
+    check.add_argument("file", help="the rule file, such as rules.yaml")
+    replay = rules_kinds.add_parser(
+        "backtest",
+        help="replay a rule file over stored data and print the alerts that "
+        "would have fired; sends nothing",
+    )
+    replay.add_argument("file", help="the rule file, such as rules.yaml")
+    replay.add_argument(
+        "--since", default="7d", help="how far back to replay (default 7d)"
+    )
     return parser
 
 
@@ -126,6 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from flowguard.analyze import analyze_command
 
         return analyze_command(args.file)
+    if args.command == "rules" and args.rules == "check":
+        from alerting.check import check_command
+
+        return check_command(args.file)
     if args.command == "bench" and args.bench == "patterns":
         from benchmarks.patterns import run_benchmark as run_patterns
 
@@ -145,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_serve(settings, args.worker))
         if args.command == "migrate":
             return asyncio.run(_migrate(settings))
+        if args.command == "rules":
+            return asyncio.run(_backtest(settings, args.file, args.since))
     except psycopg.OperationalError as exc:
         # Say what failed without a traceback; the message names the host.
         logger.error("cannot use the database: %s", str(exc).strip())
@@ -153,6 +210,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Settings that are only checked when used, such as processor names.
         print(f"flowguard: configuration error: {exc}", file=sys.stderr)
         return 2
+    if args.bench == "alerts":
+        from benchmarks.alerting import run_alert_benchmark
+
+        return run_alert_benchmark(settings, args.rules, args.services, args.rounds)
     from benchmarks.ingest import run_benchmark
 
     return run_benchmark(settings, seconds=args.seconds, senders=args.senders)

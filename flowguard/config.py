@@ -39,6 +39,8 @@ FLOWGUARD_COMPRESS_AFTER       compress_after              1d
 FLOWGUARD_ANOMALY_THRESHOLD    anomaly_threshold           0.9998
 FLOWGUARD_ANOMALY_MIN_REQUESTS  anomaly_min_requests       20
 FLOWGUARD_ANOMALY_DELAY_S      anomaly_delay_s             30
+FLOWGUARD_RULES                rules                       <data_dir>/rules.yaml
+FLOWGUARD_PUBLIC_URL           public_url                  http://<bind>:<http_port>
 =============================  ==========================  ===================
 
 Environment variables win over the file. Ports may be 0 to pick a free one.
@@ -71,7 +73,11 @@ Durations are written 90s, 15m, 12h, 7d or 2w.
   ``anomaly_delay_s`` seconds after it ends. A bucket is anomalous when its
   combined score (one minus a tail probability, in [0, 1]) reaches
   ``anomaly_threshold``. An error rate or a latency computed from fewer than
-  ``anomaly_min_requests`` requests is never anomalous."""
+  ``anomaly_min_requests`` requests is never anomalous.
+- ``rules`` names the alert rule file (see ``alerting.rulefile``). Without
+  the setting a missing ``rules.yaml`` in the data directory means no
+  rules; a file named by the setting must exist. ``public_url`` is where
+  users reach this server; links in notifications start with it."""
 
 from __future__ import annotations
 
@@ -139,6 +145,21 @@ class Settings:
     anomaly_threshold: float = 0.9998
     anomaly_min_requests: int = 20
     anomaly_delay_s: int = 30
+    rules: Path | None = None
+    public_url: str | None = None
+
+    @property
+    def rules_path(self) -> Path:
+        """The alert rule file: the setting, or rules.yaml in the data dir."""
+        return self.rules or self.data_dir / "rules.yaml"
+
+    @property
+    def link_base(self) -> str:
+        """The start of links to this server in notifications."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.bind in ("0.0.0.0", "::", "") else self.bind
+        return f"http://{host}:{self.http_port}"
 
     def processing_options(self) -> dict[str, Any]:
         """The settings processors read, by name."""
@@ -197,6 +218,21 @@ def _text(name: str, raw: Any) -> str:
         msg = f"{name} must be a non-empty string, got {raw!r}"
         raise ConfigError(msg)
     return raw
+
+
+def _file(name: str, raw: Any) -> Path:
+    if not raw:
+        msg = f"{name} must be a file path, got {raw!r}"
+        raise ConfigError(msg)
+    return Path(str(raw)).expanduser()
+
+
+def _url(name: str, raw: Any) -> str:
+    text = str(raw)
+    if not text.startswith(("http://", "https://")):
+        msg = f"{name} must be an http:// or https:// URL, got {raw!r}"
+        raise ConfigError(msg)
+    return text
 
 
 def _log_level(name: str, raw: Any) -> str:
@@ -277,6 +313,8 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "anomaly_threshold": _fraction,
     "anomaly_min_requests": _nonnegative,
     "anomaly_delay_s": _nonnegative,
+    "rules": _file,
+    "public_url": _url,
 }
 
 

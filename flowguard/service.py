@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
+from alerting.service import Alerting, AlertingSettings
 from flowguard.config import Settings
 from flowguard.detection import Detection, DetectionSettings
 from flowguard.errors import ConfigError
@@ -30,6 +31,7 @@ from storage.retention import Retention
 from storage.rollups import ensure_rollups
 from storage.state import StoredLastPoints, StoredPatterns
 from storage.writer import Writer, WriterSettings
+from ui.alert_api import add_alert_routes
 from ui.anomaly_api import add_anomaly_routes
 from ui.api import api_app
 from ui.query_api import add_query_routes
@@ -119,6 +121,7 @@ class Service:
         self._writer: Writer | None = None
         self._ledger: Ledger | None = None
         self._maintenance: Maintenance | None = None
+        self.alerting: Alerting | None = None
         self._grpc: OtlpGrpcServer | None = None
         self._runners: list[web.AppRunner] = []
         self.tier: TierInfo | None = None
@@ -164,6 +167,12 @@ class Service:
             {"detecting anomalies": detection_of(s).run_once},
         )
         await self._maintenance.start()
+        self.alerting = Alerting(
+            url,
+            self._pool,
+            AlertingSettings(s.rules_path, s.link_base, required=s.rules is not None),
+        )
+        await self.alerting.start()
 
         self._grpc = OtlpGrpcServer(
             ingestor,
@@ -199,10 +208,20 @@ class Service:
         add_anomaly_routes(
             app, self._pool, detection_of(s).settings.detector.warmup_buckets
         )
+        add_alert_routes(app, self._pool, self.alerting)
         api_port = await self._serve(app, s.http_port, "FLOWGUARD_HTTP_PORT")
         logger.info("ui and api listening on http://%s:%d", s.bind, api_port)
         self.ports = Ports(self._grpc.port, http_port, api_port)
         return self.ports
+
+    def reload_rules(self) -> None:
+        """Read the rule file again; on errors keep the rules in use."""
+        if self.alerting is None:
+            return
+        try:
+            self.alerting.load()
+        except ConfigError as exc:
+            logger.error("rule file not reloaded, the previous rules stay: %s", exc)
 
     async def _serve(self, app: web.Application, port: int, variable: str) -> int:
         runner = web.AppRunner(app, auto_decompress=False, access_log=None)
@@ -232,6 +251,9 @@ class Service:
             await self._writer.stop(timeout_s)
         if self._maintenance is not None:
             await self._maintenance.stop(timeout_s / 3)
+        if self.alerting is not None:
+            await self.alerting.stop(timeout_s / 3)
+            self.alerting = None
         if self._ledger is not None:
             await self._ledger.stop()
         if self._pool is not None:

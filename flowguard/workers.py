@@ -7,7 +7,8 @@ processes. Each binds the OTLP and API ports with SO_REUSEPORT, so the
 kernel spreads connections across them, and each has its own writer and
 pool: processing, which runs on one core per process, scales with cores.
 On SIGINT or SIGTERM the supervisor stops the workers (each flushes what it
-accepted) and then the embedded database. When a worker dies, the others
+accepted) and then the embedded database; SIGHUP is passed on to the
+workers, which reload the alert rules. When a worker dies, the others
 are stopped too and the supervisor exits with status 1, so that whatever
 runs FlowGuard can restart it whole.
 """
@@ -23,6 +24,7 @@ import signal
 import socket
 import sys
 
+from alerting.rulefile import load_rules
 from flowguard.config import Settings
 from flowguard.service import prepare_database
 from storage.embedded import EmbeddedPostgres
@@ -63,6 +65,13 @@ def _fixed_ports(settings: Settings) -> Settings:
         otlp_http_port=settings.otlp_http_port or _free_port(settings.bind),
         http_port=settings.http_port or _free_port(settings.bind),
     )
+
+
+def _check_rules(settings: Settings) -> None:
+    """Refuse to start workers with a rule file they would refuse."""
+    path = settings.rules_path
+    if settings.rules is not None or path.exists():
+        load_rules(path)
 
 
 class Supervisor:
@@ -117,8 +126,12 @@ class Supervisor:
             if url is None:
                 embedded = EmbeddedPostgres(self._settings.data_dir)
                 url = await embedded.start()
+            _check_rules(self._settings)
             tier = await prepare_database(url)
             env = self._environment(url)
+            asyncio.get_running_loop().add_signal_handler(
+                signal.SIGHUP, self._forward, signal.SIGHUP
+            )
             for _ in range(self._settings.workers):
                 await self._spawn(env)
             logger.info(
@@ -132,6 +145,13 @@ class Supervisor:
             await self._stop_workers()
             if embedded is not None:
                 await embedded.stop()
+
+    def _forward(self, signum: int) -> None:
+        """Pass a signal on to every worker (SIGHUP: reload the rules)."""
+        for worker in self._workers:
+            if worker.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    worker.send_signal(signum)
 
     async def _serve_until(self, stop: asyncio.Event) -> int:
         stopping = asyncio.create_task(stop.wait(), name="supervisor-stop")

@@ -91,8 +91,8 @@ class AnomalyRecord:
     explanation: str
 
 
-# TODO(#5): a service that falls silent has no new bucket, so it is not
-# pending until data returns; alerts on absence are to cover that.
+# A service that falls silent has no new bucket, so it is not pending until
+# data returns: an ``absent`` alert rule is what notices the silence.
 async def pending_services(
     conn: psycopg.AsyncConnection, floor: datetime, until: datetime
 ) -> dict[str, datetime]:
