@@ -25,7 +25,6 @@ of a message then does not depend on the length of what is quoted.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -114,7 +113,6 @@ _UNIT = re.compile(
     r"""|\[[^\[\]\n]*+\]|["'\[])++"""
 )
 _DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
-_DIGIT = re.compile(r"\d")
 # Runs of digits right after a letter, except after the T between an ISO
 # date and its time. The expression starts at a digit, which the engine
 # finds fast, and looks back from there.
@@ -161,12 +159,39 @@ def _shaped(text: str) -> str:
     return text
 
 
+def _digit_runs(text: str) -> str:
+    """Step 3: every run that holds a digit becomes ``<*>``.
+
+    The expression is tried at every character, so only the stretch from
+    the space before the first digit to the space after the last one is
+    scanned: outside it no run holds a digit. Spaces end runs and the look
+    behinds never reach across one, so the stretch masks as the whole text
+    does. Only ASCII digits are looked for in C; text with other
+    characters, which may hold other digits, is scanned whole.
+    """
+    if not text.isascii():
+        return _DIGIT_RUN.sub(WILDCARD, text)
+    # In ASCII text a byte is a character, and a zero byte of the shape a
+    # digit; bytes are searched from either end in C.
+    shape = text.encode().translate(_DIGITS_TO_ZERO)
+    last = shape.rfind(b"0")
+    if last < 0:
+        return text
+    first = shape.find(b"0")
+    start = text.rfind(" ", 0, first) + 1
+    end = text.find(" ", last)
+    if end < 0:
+        end = len(text)
+    stretch = _DIGIT_RUN.sub(WILDCARD, text[start:end])
+    return f"{text[:start]}{stretch}{text[end:]}"
+
+
 def mask(message: str) -> str:
     """The message with every variable part replaced by ``<*>``."""
     text = message
     if _MONTH_NAME.search(text, 0, _DATE_REACH):
         text = _TEXT_DATE.sub(WILDCARD, text)
-    text = _DIGIT_RUN.sub(WILDCARD, _shaped(text))
+    text = _digit_runs(_shaped(text))
     if "<*>" in text:
         text = _RUNS_OF_WILDCARDS.sub(WILDCARD, text)
     if "[ " in text or "( " in text or " ]" in text or " )" in text:
@@ -224,10 +249,52 @@ class ShapeMemo(OrderedDict[bytes, Any]):
         if self.size <= 0:
             return
         if len(self) >= self.size:
-            # Another thread may take the oldest first; the bound still holds.
-            with contextlib.suppress(KeyError, RuntimeError):
+            # Not contextlib.suppress: this runs for nearly every new body, and
+            # a context manager costs more than the dictionary work here.
+            try:  # noqa: SIM105
                 self.popitem(last=False)
+            except (KeyError, RuntimeError):
+                # Another thread took the oldest first; the bound still holds.
+                pass
         self[shape] = value
+
+
+class _Masked:
+    """A remembered result: the message it came from, the tokens joined, and
+    where that message's digits follow letters, found when first needed.
+
+    Tokens are kept as one string and cut again on use: a list would keep
+    dozens of objects alive per entry, and freeing them long after, when
+    the entry leaves the memo, costs more than cutting one string.
+    """
+
+    __slots__ = ("joined", "masked", "message", "spans")
+
+    def __init__(self, message: str, masked: str, joined: str) -> None:
+        self.message = message
+        self.joined = joined
+        # Whitespace-free tokens come back from the joined text; quoted
+        # strings and [...] groups may hold spaces, so for them the masked
+        # text is kept and cut as at first.
+        quoted = '"' in masked or "'" in masked or "[" in masked
+        self.masked = masked if quoted else None
+        self.spans: tuple[tuple[int, int], ...] | None = None
+
+    def serves(self, message: str) -> bool:
+        """Whether a message of the same digit shape has the same digits
+        after letters, and so masks the same."""
+        spans = self.spans
+        if spans is None:
+            found = _DIGITS_AFTER_LETTER.finditer(self.message)
+            spans = self.spans = tuple(match.span() for match in found)
+        mine = self.message
+        return all(message[start:end] == mine[start:end] for start, end in spans)
+
+    def tokens(self) -> tuple[list[str], str]:
+        """The tokens, and them joined by spaces."""
+        masked = self.masked
+        found = self.joined.split() if masked is None else split_template(masked)
+        return found, self.joined
 
 
 class Masker:
@@ -236,11 +303,14 @@ class Masker:
     Masking looks at where digits are, never at their values, except where
     digits follow a letter (``ssh2`` is kept, ``ssh3`` is not) or survive
     masking (a source line such as ``kubelet.go:2417``). So a result without
-    surviving digits is remembered under the message's ``digit_shape`` plus
-    the digits that follow letters, and serves every later message with the
-    same key: a stream of lines that differ in numbers, addresses and times
-    masks each shape once. The result is always exactly what ``tokens``
-    gives.
+    surviving digits is remembered under the message's ``digit_shape``, and
+    serves every later message of that shape whose digits after letters are
+    the same: a stream of lines that differ in numbers, addresses and times
+    masks each shape once. Where digits follow letters depends on the shape
+    alone, so they are compared at the places found in the remembered
+    message, and only when its shape comes again: a message of a new shape
+    costs no more than masking it. The result is always exactly what
+    ``tokens`` gives.
     """
 
     def __init__(self, size: int) -> None:
@@ -248,18 +318,16 @@ class Masker:
         self._known = ShapeMemo(size)
 
     def tokens(self, message: str) -> tuple[list[str], str]:
-        """The masked tokens of a message, and them joined by spaces; the
-        list is shared and must not be changed."""
+        """The masked tokens of a message, and them joined by spaces."""
         key = digit_shape(message)
-        after_letters = _DIGITS_AFTER_LETTER.findall(message)
-        if after_letters:
-            # 0xFF never occurs in UTF-8, so the two parts cannot run together.
-            key += b"\xff" + ",".join(after_letters).encode()
-        known: tuple[list[str], str] | None = self._known.get(key)
-        if known is not None:
-            return known
-        found = split_template(mask(message))
-        result = found, " ".join(found)
-        if self.size > 0 and _DIGIT.search(result[1]) is None:
-            self._known.remember(key, result)
-        return result
+        known: _Masked | None = self._known.get(key)
+        if known is not None and known.serves(message):
+            return known.tokens()
+        masked = mask(message)
+        found = split_template(masked)
+        joined = " ".join(found)
+        # Digits other than ASCII are part of the shape as they are: only
+        # ASCII digits that survive masking make a result one of a kind.
+        if self.size > 0 and b"0" not in digit_shape(joined):
+            self._known.remember(key, _Masked(message, masked, joined))
+        return found, joined
