@@ -224,7 +224,8 @@ class TemplateMiner:
             shape, joined = self._tokens(message)
             found = self._masked.find((service, joined))
             if found is None:
-                found = self._search(service, shape, change=False)[0]
+                route = (service, *self._route(shape))
+                found = self._search(route, shape, change=False)[0]
         return None if found is None else self._hit(found)
 
     def adopt(self, service: str, pattern_id: int, template: str) -> None:
@@ -282,9 +283,10 @@ class TemplateMiner:
         shape: list[str],
         masked_key: tuple[str, str],
     ) -> PatternMatch:
-        found, changed = self._search(service, shape, change=True)
+        route = (service, *self._route(shape))
+        found, changed = self._search(route, shape, change=True)
         created = False
-        leaf_key: _Key = (service, *self._route(shape), len(shape))
+        leaf_key: _Key = (*route, len(shape))
         if found is None:
             found, created = self._create(service, shape)
             self._misses[leaf_key] = self._misses.get(leaf_key, 0) + 1
@@ -296,6 +298,8 @@ class TemplateMiner:
                 self._misses.pop(leaf_key, None)
         self._exact.put((service, message), found)
         self._masked.put(masked_key, found)
+        if not (created or changed):
+            return found.found
         return PatternMatch(found.pattern_id, found.template, created, changed)
 
     def _create(self, service: str, shape: list[str]) -> tuple[_Pattern, bool]:
@@ -339,9 +343,10 @@ class TemplateMiner:
                 self._overflows.pop(leaf, None)
 
     def _search(
-        self, service: str, shape: list[str], *, change: bool
+        self, route: tuple[str, ...], shape: list[str], *, change: bool
     ) -> tuple[_Pattern | None, bool]:
-        route = (service, *self._route(shape))
+        """The pattern of the shape, and whether it changed; ``route`` is the
+        service and the route tokens."""
         key: _Key = (*route, len(shape))
         leaf = self._leaves.get(key, [])
         misses = self._misses.get(key, 0)
@@ -354,7 +359,7 @@ class TemplateMiner:
             _to_end(leaf, best)
             return best, change and self._generalise(best, shape)
         if full:
-            return self._overflow(service, shape, create=change), False
+            return self._overflow(key, shape, create=change), False
         if self.merge_lengths:
             return self._stretch(route, shape, change=change)
         return None, False
@@ -382,13 +387,14 @@ class TemplateMiner:
         return best
 
     def _overflow(
-        self, service: str, shape: list[str], *, create: bool
+        self, key: _Key, shape: list[str], *, create: bool
     ) -> _Pattern | None:
-        """The pattern that takes what a full leaf cannot place."""
-        key: _Key = (service, *self._route(shape), len(shape))
+        """The pattern that takes what a full leaf cannot place; ``key`` is
+        the leaf's."""
         existing = self._overflows.get(key)
         if existing is not None and existing.alive:
             return existing
+        service = str(key[0])
         route = list(self._route(shape))
         overflow = route + [WILDCARD] * (len(shape) - len(route))
         existing = self._patterns.get(pattern_id(service, " ".join(overflow)))
