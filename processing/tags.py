@@ -136,7 +136,8 @@ def tags_for(
         found.add("error")
     if attributes:
         _attribute_tags(attributes, found)
-    return tuple(tag for tag in TAGS if tag in found)
+    # Every tag found is one of TAGS, so sorting keeps their order.
+    return tuple(sorted(found))
 
 
 # The phrases depend on where a body's digits are, never on their values, so
@@ -171,8 +172,10 @@ def _phrase_tags(head: str, text: str) -> tuple[str, ...]:
 
 
 def _attribute_tags(attributes: Mapping[str, Any], found: set[str]) -> None:
-    if any(attributes.get(key) for key in _EXCEPTION_KEYS):
-        found.add("exception")
+    for key in _EXCEPTION_KEYS:
+        if attributes.get(key):
+            found.add("exception")
+            break
     for key in _STATUS_KEYS:
         status = attributes.get(key)
         if isinstance(status, str) and status.isdigit():
