@@ -25,6 +25,7 @@ of a message then does not depend on the length of what is quoted.
 
 from __future__ import annotations
 
+import random
 import re
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -243,6 +244,11 @@ def digit_shape(text: str) -> bytes:
     return shape
 
 
+# A memo answering fewer than one lookup in this many keeps each new result
+# with this chance; see ShapeMemo.
+_SPARSE_BELOW = 10
+_SPARSE_SHARE = 1 / 16
+
 # Severity, tags and the miner look at the same body in turn, so the last
 # shape is kept; as one tuple, so that threads never see half of it.
 _last_shape: list[tuple[str | None, bytes]] = [(None, b"")]
@@ -250,15 +256,50 @@ _last_shape: list[tuple[str | None, bytes]] = [(None, b"")]
 
 class ShapeMemo(OrderedDict[bytes, Any]):
     """Results of a function of a text that looks at where its digits are but
-    never at their values, by ``digit_shape``; bounded, oldest out first."""
+    never at their values, by ``digit_shape``; bounded, oldest out first.
+
+    Keeping a result costs about a fifth of what an answer saves, and is
+    wasted where shapes do not come back, as in lines that each hold a
+    fresh hex id. So a memo that answered fewer than one in
+    ``_SPARSE_BELOW`` of its last ``size`` lookups keeps a new result only
+    with the chance ``_SPARSE_SHARE``, until it answers more again. A shape
+    that does come back is still kept after a few turns, and then stays
+    longer, since fewer results push it out. The draw is random, so that a
+    shape coming back at a fixed period is not missed every time. Results
+    are the same either way.
+    """
 
     def __init__(self, size: int) -> None:
         super().__init__()
         self.size = size
+        self._lookups = 0
+        self._answers = 0
+        self._sparse = False
+        self._draw = random.Random(size).random
+
+    def recall(self, shape: bytes) -> Any:
+        """The result kept for a shape, or None."""
+        found = self.get(shape)
+        # Threads may lose a count now and then; the counts only steer
+        # what is kept.
+        self._lookups += 1
+        if found is not None:
+            self._answers += 1
+        return found
+
+    def taking(self) -> bool:
+        """Whether a result offered now would be kept."""
+        if self.size <= 0:
+            return False
+        if self._lookups >= self.size:
+            self._sparse = self._answers * _SPARSE_BELOW < self._lookups
+            self._lookups = self._answers = 0
+        return not self._sparse or self._draw() < _SPARSE_SHARE
 
     def remember(self, shape: bytes, value: Any) -> None:
-        """Keep a result, forgetting the oldest past the size."""
-        if self.size <= 0:
+        """Keep a result while ``taking``, forgetting the oldest past the
+        size."""
+        if not self.taking():
             return
         if len(self) >= self.size:
             # Not contextlib.suppress: this runs for nearly every new body, and
@@ -269,6 +310,12 @@ class ShapeMemo(OrderedDict[bytes, Any]):
                 # Another thread took the oldest first; the bound still holds.
                 pass
         self[shape] = value
+
+    def clear(self) -> None:
+        """Forget every result, and how often the memo answered."""
+        super().clear()
+        self._lookups = self._answers = 0
+        self._sparse = False
 
 
 class _Masked:
@@ -332,7 +379,7 @@ class Masker:
     def tokens(self, message: str) -> tuple[list[str], str]:
         """The masked tokens of a message, and them joined by spaces."""
         key = digit_shape(message)
-        known: _Masked | None = self._known.get(key)
+        known: _Masked | None = self._known.recall(key)
         if known is not None and known.serves(message):
             return known.tokens()
         masked = mask(message)
@@ -340,6 +387,6 @@ class Masker:
         joined = " ".join(found)
         # Digits other than ASCII are part of the shape as they are: only
         # ASCII digits that survive masking make a result one of a kind.
-        if self.size > 0 and b"0" not in digit_shape(joined):
+        if self._known.taking() and b"0" not in digit_shape(joined):
             self._known.remember(key, _Masked(message, masked, joined))
         return found, joined

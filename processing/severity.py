@@ -168,7 +168,7 @@ def _from_body(body: str) -> int:
     if body[:1] == "<":
         return _read_body(body)
     shape = digit_shape(body)
-    found = _BODY_MEMO.get(shape)
+    found = _BODY_MEMO.recall(shape)
     if found is None:
         found = _read_body(body)
         _BODY_MEMO.remember(shape, found)

@@ -148,7 +148,7 @@ _BODY_MEMO = ShapeMemo(16384)
 
 def _tags_of_body(body: str) -> tuple[str, ...]:
     shape = digit_shape(body)
-    found: tuple[str, ...] | None = _BODY_MEMO.get(shape)
+    found: tuple[str, ...] | None = _BODY_MEMO.recall(shape)
     if found is None:
         head = body[:_REACH]
         found = _phrase_tags(head, head.lower())
