@@ -297,10 +297,13 @@ class ShapeMemo(OrderedDict[bytes, Any]):
         return not self._sparse or self._draw() < _SPARSE_SHARE
 
     def remember(self, shape: bytes, value: Any) -> None:
-        """Keep a result while ``taking``, forgetting the oldest past the
-        size."""
-        if not self.taking():
-            return
+        """Keep a result if ``taking``."""
+        if self.taking():
+            self.keep(shape, value)
+
+    def keep(self, shape: bytes, value: Any) -> None:
+        """Keep a result, forgetting the oldest past the size; for a caller
+        that asked ``taking`` first, so as to build the result only then."""
         if len(self) >= self.size:
             # Not contextlib.suppress: this runs for nearly every new body, and
             # a context manager costs more than the dictionary work here.
@@ -368,8 +371,8 @@ class Masker:
     masks each shape once. Where digits follow letters depends on the shape
     alone, so they are compared at the places found in the remembered
     message, and only when its shape comes again: a message of a new shape
-    costs no more than masking it. The result is always exactly what
-    ``tokens`` gives.
+    is not searched for them. The result is always exactly what ``tokens``
+    gives.
     """
 
     def __init__(self, size: int) -> None:
@@ -388,5 +391,5 @@ class Masker:
         # Digits other than ASCII are part of the shape as they are: only
         # ASCII digits that survive masking make a result one of a kind.
         if self._known.taking() and b"0" not in digit_shape(joined):
-            self._known.remember(key, _Masked(message, masked, joined))
+            self._known.keep(key, _Masked(message, masked, joined))
         return found, joined

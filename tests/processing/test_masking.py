@@ -8,7 +8,7 @@ import random
 import pytest
 
 from processing import _evaluate, _masking
-from processing._masking import Masker, ShapeMemo, mask, tokens
+from processing._masking import Masker, ShapeMemo, digit_shape, mask, tokens
 
 FIXTURE_LINES = [
     line
@@ -105,3 +105,15 @@ def test_masking_through_a_sparse_memo_equals_masking_afresh() -> None:
         fresh = f"request {rng.getrandbits(64):016x} done in {rng.randrange(99)} ms"
         for text in (fresh, line):
             assert masker.tokens(text) == (tokens(text), " ".join(tokens(text)))
+
+
+def test_a_sparse_masker_keeps_about_one_new_result_in_sixteen() -> None:
+    """Masking lines of ever new shapes, the masker's memo keeps results
+    for about one line in sixteen once it has seen a window of them."""
+    rng = random.Random(9)
+    masker = Masker(1000)
+    lines = [f"job {rng.getrandbits(64):016x} done" for _ in range(5000)]
+    for line in lines:
+        masker.tokens(line)
+    kept = sum(digit_shape(line) in masker._known for line in lines[-1000:])
+    assert 1000 // 32 <= kept <= 1000 // 8
