@@ -224,6 +224,8 @@ class TemplateMiner:
             shape, joined = self._tokens(message)
             found = self._masked.find((service, joined))
             if found is None:
+                found = self._own(service, joined, len(shape))
+            if found is None:
                 route = (service, *self._route(shape))
                 found = self._search(route, shape, change=False)[0]
         return None if found is None else self._hit(found)
@@ -283,6 +285,15 @@ class TemplateMiner:
         shape: list[str],
         masked_key: tuple[str, str],
     ) -> PatternMatch:
+        found = self._own(service, masked_key[1], len(shape))
+        if found is not None:
+            # Not a match that ends a run of new patterns: a message that
+            # started a pattern has come back, which says nothing about the
+            # other messages of its leaf.
+            self._patterns.move_to_end(found.pattern_id)
+            self._exact.put((service, message), found)
+            self._masked.put(masked_key, found)
+            return found.found
         route = (service, *self._route(shape))
         found, changed = self._search(route, shape, change=True)
         created = False
@@ -301,6 +312,19 @@ class TemplateMiner:
         if not (created or changed):
             return found.found
         return PatternMatch(found.pattern_id, found.template, created, changed)
+
+    def _own(self, service: str, joined: str, size: int) -> _Pattern | None:
+        """The pattern this masked message started, if it is in memory.
+
+        A pattern's id is the hash of its first template, so a message that
+        started one finds it again in one lookup, however far its template
+        has generalised since and however full its leaf has become: the
+        same message always gets the same pattern.
+        """
+        found = self._patterns.get(pattern_id(service, joined))
+        if found is None or size not in found.shapes:
+            return None
+        return found
 
     def _create(self, service: str, shape: list[str]) -> tuple[_Pattern, bool]:
         """A new pattern for the shape, and True; or the pattern in memory

@@ -279,3 +279,38 @@ def test_free_text_flood_keeps_patterns_per_leaf_bounded() -> None:
     assert overflow.template == "request failed <*> <*> <*> <*> <*> <*>"
     again = miner.add("svc", "cache refreshed in 40 ms for region eu")
     assert again.pattern_id == known.pattern_id
+
+
+def test_a_flood_sent_again_after_the_caches_forgot_it_creates_nothing() -> None:
+    """Free-text messages of many lengths, sent a second and a third time
+    after the exact and masked caches have forgotten them, create no
+    pattern: a message that started a pattern gets it again and one that
+    went to its leaf's overflow pattern goes there again. (One that joined a
+    generalised pattern may join another known one: the most recently used
+    are tried first.)"""
+    rng = random.Random(3)
+    words = ("cache", "miss", "retry", "pool", "latency", "tenant", "shard")
+    messages = [
+        f"GET /api/{rng.choice(('a', 'b'))} returned id={rng.getrandbits(64):016x} "
+        + " ".join(rng.choice(words) for _ in range(rng.randrange(6, 12)))
+        for _ in range(3000)
+    ]
+    miner = TemplateMiner(cache_size=16)
+    first = [miner.add("svc", message) for message in messages]
+    started = {found.pattern_id for found in first if found.created}
+    # An overflow pattern is its route tokens, then <*> only.
+    overflows = {
+        found.pattern_id
+        for found in first
+        if set(found.template.split()[2:]) == {"<*>"}
+    }
+    assert len(started) > 100
+    assert overflows
+    patterns = len(miner)
+    for _ in range(2):
+        again = [miner.add("svc", message) for message in messages]
+        assert not any(found.created for found in again)
+        assert len(miner) == patterns
+        for before, now in zip(first, again, strict=True):
+            if before.created or before.pattern_id in overflows:
+                assert now.pattern_id == before.pattern_id
