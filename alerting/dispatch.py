@@ -145,6 +145,14 @@ class Dispatcher:
         firing = {i.fingerprint: i for i in members if not i.silenced}
         silenced = {i.fingerprint for i in members if i.silenced}
         gone = [fp for fp in group.sent if fp not in firing and fp not in silenced]
+        # An alert that resolved while silenced is not announced: it leaves
+        # the group without a word, as its firing would have been kept quiet.
+        resolved_by = self._resolved
+        muted = {fp for fp in gone if fp in resolved_by and resolved_by[fp].silenced}
+        if muted:
+            group.sent = {fp: i for fp, i in group.sent.items() if fp not in muted}
+            gone = [fp for fp in gone if fp not in muted]
+            self.changed.add(gid)
         if group.flushed_at is None:
             if not firing:
                 self._end(gid)

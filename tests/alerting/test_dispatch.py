@@ -138,6 +138,21 @@ def test_a_silenced_alert_is_not_sent_but_stays_recorded() -> None:
     assert run.sent == []
 
 
+def test_an_alert_sent_then_silenced_resolves_without_a_word() -> None:
+    """Once silenced, an alert that was announced firing is not announced
+    resolved either; its sibling that was never silenced is."""
+    run = Run()
+    run.until(120, {"checkout": 0.2, "payments": 0.3}, 0)
+    assert run.sent == [
+        (90, "firing", [("checkout", "firing"), ("payments", "firing")])
+    ]
+    for instance in run.opened.values():
+        instance.silenced = instance.labels["service"] == "checkout"
+    run.until(600, {"checkout": 0.0, "payments": 0.0}, 120)
+    assert run.sent[1:] == [(390, "resolved", [("payments", "resolved")])]
+    assert run.dispatcher.groups == {}
+
+
 def test_an_alert_resolving_before_group_wait_is_never_sent() -> None:
     """Nothing is sent for an alert that resolved before its group waited."""
     rule = Rule("Spike", "g", KpiQuery("error_rate"), above=0.05)
