@@ -345,11 +345,14 @@ class _Masked:
     def serves(self, message: str) -> bool:
         """Whether a message of the same digit shape has the same digits
         after letters, and so masks the same."""
+        mine = self.message
+        if message == mine:
+            # A line sent again: one comparison in C instead of one a span.
+            return True
         spans = self.spans
         if spans is None:
-            found = _DIGITS_AFTER_LETTER.finditer(self.message)
+            found = _DIGITS_AFTER_LETTER.finditer(mine)
             spans = self.spans = tuple(match.span() for match in found)
-        mine = self.message
         return all(message[start:end] == mine[start:end] for start, end in spans)
 
     def tokens(self) -> tuple[list[str], str]:
