@@ -9,11 +9,12 @@ or ``package.module:ClassName`` for one written elsewhere.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from flowguard.errors import ConfigError
 from processing.batch import Batch
@@ -24,9 +25,11 @@ __all__ = [
     "Processor",
     "ProcessorContext",
     "build_chain",
+    "in_turns",
 ]
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 class Processor(Protocol):
@@ -56,6 +59,26 @@ class ProcessorContext:
 
 
 Factory = Callable[[ProcessorContext], Processor]
+
+# Records a processor handles before letting other tasks run: a few
+# milliseconds of work at most.
+TURN = 64
+
+
+async def in_turns(
+    items: Sequence[_T], size: int = TURN
+) -> AsyncIterator[Sequence[_T]]:
+    """``items`` in slices of ``size``, letting the event loop run other
+    tasks between slices.
+
+    Processing a large batch takes tens of milliseconds; without turns the
+    writer's round trips to the database wait all that time, and the
+    database idles while the next batch is processed.
+    """
+    for start in range(0, len(items), size):
+        if start:
+            await asyncio.sleep(0)
+        yield items[start : start + size]
 
 
 @dataclass(slots=True)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from processing.batch import Batch, LogEntry
-from processing.chain import ProcessorContext
+from processing.chain import ProcessorContext, in_turns
 from processing.patterns import TemplateMiner
 from processing.severity import infer_severity
 from processing.tags import tags_for
@@ -36,14 +36,17 @@ class SeverityProcessor:
 
     async def __call__(self, batch: Batch) -> None:
         """Set severity number and text, marked inferred, where missing."""
-        for entry in batch.logs:
-            if entry.severity_number:
-                continue
-            found = infer_severity(0, entry.severity_text, entry.body, entry.attributes)
-            if found.inferred:
-                entry.severity_number = found.number
-                entry.severity_text = found.text
-                entry.severity_inferred = True
+        async for part in in_turns(batch.logs):
+            for entry in part:
+                if entry.severity_number:
+                    continue
+                found = infer_severity(
+                    0, entry.severity_text, entry.body, entry.attributes
+                )
+                if found.inferred:
+                    entry.severity_number = found.number
+                    entry.severity_text = found.text
+                    entry.severity_inferred = True
 
 
 class TagProcessor:
@@ -56,8 +59,11 @@ class TagProcessor:
 
     async def __call__(self, batch: Batch) -> None:
         """Set the tags of every record."""
-        for entry in batch.logs:
-            entry.tags = tags_for(entry.severity_number, entry.body, entry.attributes)
+        async for part in in_turns(batch.logs):
+            for entry in part:
+                entry.tags = tags_for(
+                    entry.severity_number, entry.body, entry.attributes
+                )
 
 
 class PatternStore(Protocol):
@@ -117,8 +123,9 @@ class PatternProcessor:
             await self._adopt_stored(
                 [(e, t) for e, t in texts if self._miner.match(e.service, t) is None]
             )
-        for entry, text in texts:
-            self._add(batch, entry, text)
+        async for part in in_turns(texts):
+            for entry, text in part:
+                self._add(batch, entry, text)
 
     async def _load(self) -> None:
         assert self._store is not None
