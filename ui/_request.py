@@ -67,7 +67,9 @@ class Params:
         self, query: MultiMapping[str], names: tuple[str, ...], attrs: bool = False
     ) -> None:
         self._query = query
-        for name in query:
+        for name, value in query.items():
+            if "\x00" in name or "\x00" in value:
+                bad(name, value, "text without NUL characters")
             if name in names or (attrs and name.startswith("attr.") and name[5:]):
                 continue
             accepted = ", ".join((*names, "attr.<key>") if attrs else names)
@@ -119,7 +121,7 @@ def duration_param(name: str, text: str) -> timedelta:
     try:
         duration = parse_duration(text)
     except (ValueError, OverflowError):
-        bad(name, text, "a duration such as 90s, 15m, 1h, 7d or 2w")
+        bad(name, text, "a duration such as 90s, 15m, 1h, 7d or 2w, at most 36500d")
     if not duration:
         bad(name, text, "a duration longer than zero")
     return duration
@@ -186,6 +188,11 @@ def answer(read: Reader, retry_after_s: int) -> Handler:
             body = await read(request)
         except QueryError as exc:
             return json_response({"error": str(exc)}, 400)
+        except psycopg.DataError as exc:
+            # A value the checks above let through but the database cannot
+            # hold (a date past its range, say): the request's fault.
+            msg = f"the database refused a value of the request: {str(exc).strip()}"
+            return json_response({"error": msg}, 400)
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             logger.debug("cannot answer %s from the database: %s", request.path, exc)
             headers = {"Retry-After": str(retry_after_s)}

@@ -661,6 +661,8 @@ class TestKpis:
         ),
         ("/api/kpis", [("step", "1m"), ("since", "30d")], "parameter 'step'"),
         ("/api/patterns", [("q", "x")], "unknown parameter 'q'"),
+        ("/api/logs", [("text", "a\x00b")], "without NUL characters"),
+        ("/api/logs", [("since", "3000000d")], "at most 36500d"),
     ],
 )
 def test_bad_parameters_are_named_in_the_error(
