@@ -37,7 +37,8 @@ def _stop_on_signals() -> asyncio.Event:
 
 async def _serve(settings: Settings, worker: bool) -> int:
     from flowguard.service import Service
-    from flowguard.workers import Supervisor, signal_ready
+    from flowguard.supervised import signal_ready
+    from flowguard.workers import Supervisor
 
     stop = _stop_on_signals()
     if settings.workers > 1 and not worker:

@@ -8,9 +8,10 @@ kernel spreads connections across them, and each has its own writer and
 pool: processing, which runs on one core per process, scales with cores.
 On SIGINT or SIGTERM the supervisor stops the workers (each flushes what it
 accepted) and then the embedded database; SIGHUP is passed on to the
-workers, which reload the alert rules. When a worker dies, the others
-are stopped too and the supervisor exits with status 1, so that whatever
-runs FlowGuard can restart it whole.
+workers, which reload the alert rules (a worker asked to reload through
+the API sends the supervisor a SIGHUP, so that all of them do). When a
+worker dies, the others are stopped too and the supervisor exits with
+status 1, so that whatever runs FlowGuard can restart it whole.
 """
 
 from __future__ import annotations
@@ -27,26 +28,15 @@ import sys
 from alerting.rulefile import load_rules
 from flowguard.config import Settings
 from flowguard.service import prepare_database
+from flowguard.supervised import READY_FD_VARIABLE, SUPERVISOR_PID_VARIABLE
 from storage.embedded import EmbeddedPostgres
 
-__all__ = ["READY_FD_VARIABLE", "Supervisor", "signal_ready"]
+__all__ = ["Supervisor"]
 
 logger = logging.getLogger(__name__)
 
-# A worker writes one byte to this inherited file descriptor once it serves.
-READY_FD_VARIABLE = "FLOWGUARD_READY_FD"
 _START_TIMEOUT_S = 60.0
 _STOP_TIMEOUT_S = 60.0
-
-
-def signal_ready() -> None:
-    """Tell the supervisor, if there is one, that this worker serves."""
-    fd = os.environ.get(READY_FD_VARIABLE)
-    if fd is None:
-        return
-    with contextlib.suppress(OSError):
-        os.write(int(fd), b"1")
-        os.close(int(fd))
 
 
 def _free_port(bind: str) -> int:
@@ -90,6 +80,7 @@ class Supervisor:
             "FLOWGUARD_OTLP_GRPC_PORT": str(s.otlp_grpc_port),
             "FLOWGUARD_OTLP_HTTP_PORT": str(s.otlp_http_port),
             "FLOWGUARD_HTTP_PORT": str(s.http_port),
+            SUPERVISOR_PID_VARIABLE: str(os.getpid()),
         }
 
     async def _spawn(self, env: dict[str, str]) -> None:

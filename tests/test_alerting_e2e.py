@@ -470,6 +470,24 @@ def _check_api(server: Server, hook: Any) -> None:
         JSON_HEADERS,
     )
     assert status == 400 and b"matchers" in answer, answer
+    for fields, named in [
+        (b'"matchers": ["service=a"], "duration": "3000000d"', b"'duration'"),
+        (
+            b'"matchers": ["service=a"], "starts_at": "9999-12-31T00:00:00Z",'
+            b' "duration": "2d"',
+            b"'duration'",
+        ),
+        (b'"matchers": ["service=a\\u0000"], "duration": "1h"', b"'matchers'"),
+    ]:
+        body = b'{"created_by": "ops", "comment": "x", ' + fields + b"}"
+        status, _, answer = post(f"{server.api}/api/silences", body, JSON_HEADERS)
+        assert status == 400 and named in answer, (body, answer)
+    body = b'{"matchers": ["service=a"], "duration": "1h", "created_by": "o\\u0000"}'
+    status, _, answer = post(f"{server.api}/api/silences", body, JSON_HEADERS)
+    assert status == 400 and b"'created_by'" in answer, answer
+    for query in ("alerts?since=3000000d", "silences?expired_since=3000000d"):
+        status, answer = get_json(f"{server.api}/api/{query}")
+        assert status == 400 and "at most 36500d" in answer["error"], answer
     status, _, answer = post(
         f"{server.api}/api/silences",
         b'{"matchers": ["service=checkout"], "duration": "1h",'

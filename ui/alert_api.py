@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 from alerting.model import AlertView, Matcher, Notification, Rule
 from alerting.rulefile import RuleFileError, parse_matcher
 from alerting.service import Alerting
+from flowguard.supervised import reload_every_worker
 from storage.alerts import list_alerts
 from storage.queries import QueryError
 from storage.silences import create_silence, expire_silence, list_silences
@@ -106,6 +108,7 @@ class _Handlers:
                 }
             )
         return {
+            "process": os.getpid(),
             "path": self._alerting.rules.path,
             "evaluating": self._alerting.owner,
             "rules": rules,
@@ -119,7 +122,14 @@ class _Handlers:
         except RuleFileError as exc:
             msg = f"rule file not reloaded, the rules in use stay:\n{exc}"
             raise QueryError(msg) from None
-        return {"reloaded": rules.path, "rules": len(rules.rules)}
+        # With several workers this request reached one of them: the
+        # supervisor makes the others (and this one, again) reload too.
+        everywhere = reload_every_worker()
+        return {
+            "reloaded": rules.path,
+            "rules": len(rules.rules),
+            "every_worker": everywhere,
+        }
 
     async def silences(self, request: web.Request) -> dict[str, Any]:
         params = Params(request.query, ("expired_since",))
@@ -139,9 +149,13 @@ class _Handlers:
         starts_at = _moment(body, "starts_at") or now
         ends_at = _moment(body, "ends_at")
         if "duration" in body:
+            text = str(body["duration"])
             if ends_at is not None:
-                bad("duration", str(body["duration"]), "no duration with ends_at")
-            ends_at = starts_at + duration_param("duration", str(body["duration"]))
+                bad("duration", text, "no duration with ends_at")
+            try:
+                ends_at = starts_at + duration_param("duration", text)
+            except OverflowError:
+                bad("duration", text, "a duration that ends before the year 10000")
         if ends_at is None:
             bad("ends_at", "", "an RFC 3339 end time, or a duration such as 2h")
         if ends_at <= starts_at or ends_at <= now:
@@ -211,6 +225,8 @@ def _matchers(raw: object) -> list[Matcher]:
     for item in raw:
         if isinstance(item, dict):
             item = f"{item.get('name', '')}{item.get('op', '=')}{item.get('value', '')}"
+        if "\x00" in str(item):
+            bad("matchers", str(item), "text without NUL characters")
         try:
             found.append(parse_matcher(str(item)))
         except ValueError as exc:
@@ -227,6 +243,8 @@ def _text(body: dict[str, Any], name: str) -> str:
     raw = body.get(name)
     if not isinstance(raw, str) or not raw.strip():
         bad(name, repr(raw), "a non-empty string")
+    if "\x00" in raw:
+        bad(name, raw, "text without NUL characters")
     return raw.strip()
 
 

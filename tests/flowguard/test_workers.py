@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -76,3 +77,40 @@ def test_a_dead_worker_stops_the_rest_with_an_error(postgres_tier: Tier) -> None
         until(lambda: not second.is_running(), 30, "the other worker to stop")
     finally:
         server.stop()
+
+
+def _rule_file(path: Path, alert: str) -> None:
+    path.write_text(
+        "groups:\n  - name: g\n    rules:\n"
+        f"      - alert: {alert}\n        logs: {{min_severity: ERROR}}\n"
+        "        above: 0\n"
+    )
+
+
+def test_a_reload_through_the_api_reaches_every_worker(
+    postgres_tier: Tier, tmp_path: Path
+) -> None:
+    """POST /api/rules/reload reaches one worker; all of them take the new
+    rules, since that worker asks the supervisor to pass SIGHUP on."""
+    rules = tmp_path / "rules.yaml"
+    _rule_file(rules, "Before")
+    url = postgres_tier.fresh_database()
+    server = Server(url, FLOWGUARD_WORKERS="2", FLOWGUARD_RULES=str(rules)).start()
+    try:
+        pids = {w.pid for w in _workers(server)}
+        _rule_file(rules, "After")
+        status, _, answer = post(f"{server.api}/api/rules/reload", b"")
+        assert status == 200, answer
+        assert b'"every_worker":true' in answer, answer
+        renamed: set[int] = set()
+
+        def every_worker_renamed() -> bool:
+            status, loaded = get_json(f"{server.api}/api/rules")
+            assert status == 200, loaded
+            if [r["alert"] for r in loaded["rules"]] == ["After"]:
+                renamed.add(loaded["process"])
+            return renamed == pids
+
+        until(every_worker_renamed, 30, "every worker to have the new rules")
+    finally:
+        assert server.terminate() == 0
