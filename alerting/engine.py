@@ -78,14 +78,19 @@ class AlertEngine:
         self._last_at: dict[str, datetime] = {}
         self._dispatcher = Dispatcher(rules.routes, self._link)
         self._loaded = False
+        self._next_rules: RuleSet | None = None
         self.status: dict[RuleKey, RuleStatus] = {}
         self._failed = RateLimitedWarning(
             logger, "rule %r of group %r cannot be evaluated: %s", 60.0
         )
 
     def reload(self, rules: RuleSet) -> None:
-        """Use new rules. Instances of rules that are gone resolve at the
-        next tick, so their groups announce it."""
+        """Use new rules from the next tick on: a tick under way keeps the
+        rules it started with. Instances of rules that are gone resolve at
+        that tick, so their groups announce it."""
+        self._next_rules = rules
+
+    def _use(self, rules: RuleSet) -> None:
         self.rules = rules
         self._dispatcher.set_routes(rules.routes)
         kept = {(r.group, r.name) for r in rules.rules}
@@ -104,6 +109,9 @@ class AlertEngine:
 
     async def run_once(self, conn: psycopg.AsyncConnection, now: datetime) -> int:
         """One tick at ``now``; the number of rules evaluated."""
+        if self._next_rules is not None:
+            rules, self._next_rules = self._next_rules, None
+            self._use(rules)
         if not self._loaded:
             await self._load(conn)
         changes: list[Change] = []

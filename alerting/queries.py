@@ -207,10 +207,21 @@ async def evaluate(
     rule's threshold is applied.
 
     Raises:
-        RuleQueryError: the database refused a ``sql`` rule's query.
+        RuleQueryError: the database refused the rule's query, or a ``sql``
+            rule's query ran too long or returned the wrong columns.
+        psycopg.OperationalError: the connection failed.
     """
     found: Samples = {at: [] for at in ats}
-    for sample in await _samples(conn, rule, ats, cache or QueryCache()):
+    try:
+        samples = await _samples(conn, rule, ats, cache or QueryCache())
+    except psycopg.OperationalError:
+        raise
+    except psycopg.Error as exc:
+        # One rule's query failing (a time out of range, say) is that rule's
+        # error; the other rules are evaluated as usual.
+        msg = f"the database refused the rule's query: {str(exc).strip()}"
+        raise RuleQueryError(msg) from None
+    for sample in samples:
         assert sample.at is not None
         found[sample.at].append(sample)
     return found
@@ -395,7 +406,9 @@ async def _sql(
                     )
                 )
                 params = {"at": at} if query.replayable else None
-                rows = await _rows(conn, sql.SQL(query.sql), params)
+                # Prepared, so that the text is one statement: a second one
+                # (a COMMIT, say) could end the read-only transaction.
+                rows = await _rows(conn, sql.SQL(query.sql), params, prepare=True)
         except psycopg.OperationalError as exc:
             if isinstance(exc, psycopg.errors.QueryCanceled):
                 msg = f"the query ran longer than its timeout of {query.timeout_s:g}s"
@@ -429,7 +442,9 @@ async def _rows(
     conn: psycopg.AsyncConnection,
     statement: str | sql.Composable,
     params: dict[str, Any] | None,
+    *,
+    prepare: bool | None = None,
 ) -> list[dict[str, Any]]:
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(statement, params)  # type: ignore[arg-type]
+        await cur.execute(statement, params, prepare=prepare)  # type: ignore[arg-type]
         return await cur.fetchall()

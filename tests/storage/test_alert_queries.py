@@ -235,6 +235,20 @@ def test_sql_rules_run_read_only_with_a_timeout(seeded: str) -> None:
     slow = _rule(SqlQuery("SELECT 1 AS value FROM pg_sleep(5)", timeout_s=0.2))
     with pytest.raises(RuleQueryError, match="timeout"):
         _at(seeded, slow, NOW)
+    # A COMMIT would end the read-only transaction, and the timeout with it:
+    # the text must be one statement, whatever a string literal hides.
+    smuggled = _rule(
+        SqlQuery(
+            "SELECT E'\\'' AS label, 1 AS value; COMMIT;"
+            " CREATE TABLE smuggled AS SELECT 1 AS x; --'"
+        )
+    )
+    with pytest.raises(RuleQueryError, match="multiple commands"):
+        _at(seeded, smuggled, NOW)
+    with psycopg.connect(seeded) as conn:
+        assert conn.execute("SELECT to_regclass('smuggled')").fetchone() == (None,)
+    trailing = _rule(SqlQuery("SELECT 'x' AS label, 2 AS value;"))
+    assert [s.value for s in _at(seeded, trailing, NOW)[NOW]] == [2.0]
     unnamed = _rule(SqlQuery("SELECT 1 AS n"))
     with pytest.raises(RuleQueryError, match="'value' column"):
         _at(seeded, unnamed, NOW)
