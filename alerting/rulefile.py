@@ -40,7 +40,8 @@ A rule:
 
     Then: ``service``, a name or a list (default every service; also
     accepted inside ``logs``, ``absent`` and ``metric``, but not in both
-    places; not for ``sql``). ``window`` (default ``5m``; not for ``sql``).
+    places; not for ``sql``). ``window`` (default ``5m``; not for ``sql``;
+    whole minutes for ``kpi``, ``absent`` and ``anomaly``).
     ``above`` and ``below``: numbers the value must be above or below to
     fire; ``kpi``, ``logs`` and ``metric`` rules need one or both,
     ``anomaly`` and ``absent`` rules take neither, ``sql`` rules without
@@ -118,6 +119,8 @@ _RULE_KEYS = (
 )
 _RESERVED = {"alertname": "the rule's name", "service": "the service's name"}
 _NEEDS_THRESHOLD = ("kpi", "logs", "metric")
+# Kinds that read the one-minute rollups or detector buckets.
+_MINUTE_KINDS = ("kpi", "absent", "anomaly")
 _NO_THRESHOLD = {
     "anomaly": "it fires on each anomaly; use min_score to choose which",
     "absent": "it fires for each service without data",
@@ -310,6 +313,13 @@ def _rule(section: Section, group: str) -> Rule | None:
     services = _services(section, inner_services)
     above, below = _thresholds(section)
     window_s = section.duration_s("window", 300.0)
+    if kind in _MINUTE_KINDS and window_s % 60:
+        article = "an" if kind[0] in "aeiou" else "a"
+        message = (
+            f"{article} {kind} rule's 'window' must be whole minutes (1m or "
+            "more): it reads one-minute rollups"
+        )
+        section.error(section.key_line("window"), message)
     for_s = section.duration_s("for", 0.0, minimum_s=0.0)
     labels = _labels(section)
     annotations = _annotations(section)

@@ -128,6 +128,24 @@ BROKEN = [
         id="bad-duration",
     ),
     pytest.param(
+        rule("kpi: errors\nabove: 1\nwindow: 90s"),
+        7,
+        "a kpi rule's 'window' must be whole minutes (1m or more)",
+        id="kpi-window-in-seconds",
+    ),
+    pytest.param(
+        rule("absent: {kpi: throughput}\nwindow: 30s"),
+        6,
+        "an absent rule's 'window' must be whole minutes",
+        id="absent-window-under-a-minute",
+    ),
+    pytest.param(
+        rule("kpi: errors\nabove: 1\nwindow: 3000000d"),
+        7,
+        "'window': expected a duration of at most 36500d (100 years)",
+        id="window-past-a-hundred-years",
+    ),
+    pytest.param(
         rule("kpi: errors\nabove: 1\nfor: 5"),
         7,
         "'for' must be a duration with a unit",
