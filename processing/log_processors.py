@@ -83,9 +83,6 @@ def _mined_text(entry: LogEntry) -> str | None:
     return entry.body.partition("\n")[0][:_MAX_MINED_CHARS]
 
 
-# TODO(#3): on the ingest benchmark's unique-text bodies the log processors
-# cost 42% of the end-to-end rate with one worker (10% with two), more than
-# the third they may take; masking and the miner's search dominate.
 class PatternProcessor:
     """Assigns every record a pattern; new and changed patterns are stored
     with the batch.
