@@ -286,14 +286,24 @@ class TemplateMiner:
         masked_key: tuple[str, str],
     ) -> PatternMatch:
         found = self._own(service, masked_key[1], len(shape))
-        if found is not None:
+        created = changed = False
+        if found is None:
+            found, created, changed = self._from_tree(service, shape)
+        else:
             # Not a match that ends a run of new patterns: a message that
             # started a pattern has come back, which says nothing about the
             # other messages of its leaf.
             self._patterns.move_to_end(found.pattern_id)
-            self._exact.put((service, message), found)
-            self._masked.put(masked_key, found)
+        self._exact.put((service, message), found)
+        self._masked.put(masked_key, found)
+        if not (created or changed):
             return found.found
+        return PatternMatch(found.pattern_id, found.template, created, changed)
+
+    def _from_tree(self, service: str, shape: list[str]) -> tuple[_Pattern, bool, bool]:
+        """The pattern the tree finds for the shape, or a new one, and
+        whether it was created and whether it changed; counts the leaf's
+        run of new patterns."""
         route = (service, *self._route(shape))
         found, changed = self._search(route, shape, change=True)
         created = False
@@ -307,11 +317,7 @@ class TemplateMiner:
                 self._misses[leaf_key] = self._misses.get(leaf_key, 0) + 1
             else:
                 self._misses.pop(leaf_key, None)
-        self._exact.put((service, message), found)
-        self._masked.put(masked_key, found)
-        if not (created or changed):
-            return found.found
-        return PatternMatch(found.pattern_id, found.template, created, changed)
+        return found, created, changed
 
     def _own(self, service: str, joined: str, size: int) -> _Pattern | None:
         """The pattern this masked message started, if it is in memory.

@@ -120,7 +120,7 @@ def limit_param(params: Params) -> int:
 def duration_param(name: str, text: str) -> timedelta:
     try:
         duration = parse_duration(text)
-    except (ValueError, OverflowError):
+    except ValueError:
         bad(name, text, "a duration such as 90s, 15m, 1h, 7d or 2w, at most 36500d")
     if not duration:
         bad(name, text, "a duration longer than zero")
